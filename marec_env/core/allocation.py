@@ -1,0 +1,104 @@
+"""Allocation mechanisms: how the agents' proposals fill the S slots of a page.
+
+Inputs are batched over n worlds: ``proposals`` (n, N, K) item ids in each agent's preference
+order (its chosen candidate first). Every mechanism returns a :class:`Page` with item -1 in
+empty slots; no item appears twice on a page.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class Page:
+    item: np.ndarray
+    """(n, S) int64 item in each slot, -1 where the slot is empty (wasted or unfilled)."""
+    owner: np.ndarray
+    """(n, S) int64 agent that filled the slot (-1 if nobody)."""
+    price: np.ndarray
+    """(n, S) float32 price per click (auction only; 0 elsewhere)."""
+
+
+def _earlier_duplicate(items: np.ndarray) -> np.ndarray:
+    """(n, S) True where the same item already appears at an earlier position."""
+    same = items[:, :, None] == items[:, None, :]
+    earlier = np.tril(np.ones(items.shape[1], dtype=bool), k=-1)
+    return (same & earlier).any(axis=2) & (items >= 0)
+
+
+def cooperative(proposals: np.ndarray, slots: int) -> Page:
+    """Joint slate: slot s goes to agent s mod N, which places its (s div N)-th proposal.
+    A duplicate of an item already on the page wastes the slot (shown empty)."""
+    n, n_agents, _ = proposals.shape
+    slot = np.arange(slots)
+    owner = np.broadcast_to(slot % n_agents, (n, slots)).copy()
+    item = proposals[:, slot % n_agents, slot // n_agents].copy()
+    item[_earlier_duplicate(item)] = -1
+    return Page(item=item, owner=owner, price=np.zeros((n, slots), np.float32))
+
+
+def team_draft(proposals: np.ndarray, slots: int, rng: np.random.Generator) -> Page:
+    """Team-draft interleaving: each round the agents pick in a random order, each adding its
+    best proposal not yet on the page. Duplicates are skipped, never shown."""
+    n, n_agents, k = proposals.shape
+    rounds = -(-slots // n_agents)
+    order = rng.random((n, rounds, n_agents)).argsort(axis=2)
+    item = np.full((n, slots), -1, np.int64)
+    owner = np.full((n, slots), -1, np.int64)
+    pointer = np.zeros((n, n_agents), np.int64)
+    rows = np.arange(n)
+    for s in range(slots):
+        agent = order[:, s // n_agents, s % n_agents]
+        for _ in range(k + 1):
+            ptr = pointer[rows, agent]
+            candidate = np.where(ptr < k, proposals[rows, agent, np.minimum(ptr, k - 1)], -1)
+            taken = (item == candidate[:, None]).any(axis=1) & (candidate >= 0)
+            if not taken.any():
+                break
+            pointer[rows[taken], agent[taken]] += 1
+        item[:, s] = candidate
+        owner[:, s] = np.where(candidate >= 0, agent, -1)
+        pointer[rows, agent] += 1
+    return Page(item=item, owner=owner, price=np.zeros((n, slots), np.float32))
+
+
+def gsp_auction(
+    proposals: np.ndarray, bids: np.ndarray, quality_score: np.ndarray, slots: int
+) -> Page:
+    """Generalised second-price auction on bid × quality score.
+
+    Each agent enters its first ceil(S/N) proposals at its bid; entries are ranked by
+    bid × quality score (a duplicate of a higher-ranked item is dropped), the top S win, and
+    a winner pays per click the least bid that keeps its rank: next score / own quality score.
+    ``bids`` is (n, N); ``quality_score`` (n, N, K) the platform's public estimate per proposal.
+    """
+    n, n_agents, _ = proposals.shape
+    per_agent = -(-slots // n_agents)
+    entries = n_agents * per_agent
+    item = proposals[:, :, :per_agent].reshape(n, entries)
+    owner = np.broadcast_to(np.repeat(np.arange(n_agents), per_agent), (n, entries))
+    qs = quality_score[:, :, :per_agent].reshape(n, entries)
+    score = (bids[:, :, None] * quality_score[:, :, :per_agent]).reshape(n, entries)
+
+    order = np.argsort(-score, axis=1, kind="stable")
+    item, owner, qs, score = (np.take_along_axis(a, order, 1) for a in (item, owner, qs, score))
+    dropped = _earlier_duplicate(item) | (item < 0)
+    keep = np.argsort(dropped, axis=1, kind="stable")  # kept entries first, rank preserved
+    item, owner, qs, score = (np.take_along_axis(a, keep, 1) for a in (item, owner, qs, score))
+    dropped = np.take_along_axis(dropped, keep, 1)
+    score = np.where(dropped, 0.0, score)
+
+    next_score = np.concatenate([score[:, 1:], np.zeros((n, 1), score.dtype)], axis=1)
+    price = np.where(qs > 0, next_score / np.maximum(qs, 1e-12), 0.0)
+    won_item = np.where(dropped, -1, item)
+    page_item = np.full((n, slots), -1, np.int64)
+    page_owner = np.full((n, slots), -1, np.int64)
+    page_price = np.zeros((n, slots), np.float32)
+    m = min(slots, entries)
+    page_item[:, :m] = won_item[:, :m]
+    page_owner[:, :m] = np.where(won_item[:, :m] >= 0, owner[:, :m], -1)
+    page_price[:, :m] = np.where(won_item[:, :m] >= 0, price[:, :m], 0.0)
+    return Page(item=page_item, owner=page_owner, price=page_price)

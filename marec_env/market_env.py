@@ -1,0 +1,176 @@
+"""The PettingZoo ParallelEnv over one world of the market."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium
+import numpy as np
+from pettingzoo import ParallelEnv
+
+from marec_env import render as rendering
+from marec_env.config import MarketConfig
+from marec_env.dynamics import INFO_KEYS
+from marec_env.market import Market
+from marec_env.validation import validate_action_dict
+
+ONE_WORLD = np.zeros(1, np.int64)
+
+
+class MarketEnv(ParallelEnv):
+    """A recommendation market: N recommender agents fill the S slots of one page per step.
+
+    Each step one user (the one currently in session) is shown a page. Every agent's backbone
+    (collaborative filtering, content-based, text or popularity) has already put its top-K
+    candidates for this user in the agent's observation; the agent picks one (and a bid, in
+    auctions), an allocation mechanism fills the page, the user clicks at most one item by a
+    choice model over hidden utilities, and the backbones learn from the feedback.
+
+    ## Observation
+    ``Box(-1, 1, (4K + 7 + N,), float32)``, identical for every agent. Parts (see
+    ``obs_layout``): ``cand_score`` tanh of the backbone score of each candidate (best first;
+    −1 for fillers), ``cand_age`` item age / ``cold_start_window`` capped at 1, ``cand_popularity``
+    log clicks, ``cand_valid`` 1 for a real candidate, ``user`` session length, clicks, last page
+    clicked, misses / patience, ``agent`` last-step slot share and clicks plus a one-hot agent
+    id, ``time`` t / ``max_cycles``. With ``observation="dict"``:
+    ``Dict(observation=Box, action_mask=Box(0, 1, (n_actions,), int8))``.
+
+    ## Action
+    ``Discrete(K)``: the candidate to put first (the agent's other candidates follow in rank
+    order). In auctions ``Discrete(K × bid_levels)``: ``action = candidate × bid_levels + level``,
+    bid = (level + 1) / bid_levels per click.
+
+    ## Reward
+    r_i = λ·own_i + (1 − λ)·team. own_i = engagement of clicks on agent i's items minus its
+    auction payments; team = engagement of the whole page (+ ``diversity_weight`` × intra-list
+    diversity). With ``reward_mode="expected"`` clicks are replaced by their probabilities.
+
+    ## Termination and truncation
+    Markets do not terminate; every agent is truncated after ``max_cycles`` steps. Users come
+    and go inside an episode (budgets, patience, churn).
+
+    ## Info
+    Every agent, every step, the same numeric keys: ``INFO_KEYS`` (own/team reward, clicks,
+    slot share, revenue, payment, CTR, engagement, NDCG@S, diversity, coverage, novelty,
+    exposure Gini, cold-start exposure, welfare, backbone id).
+
+    ## Arguments
+    ``MarketEnv(config)`` with a :class:`~marec_env.config.MarketConfig`; normally built by
+    ``marec_env.parallel_env(env_id, **overrides)``. Field docs: ``MarketConfig.field_docs()``.
+
+    ## Version history
+    * v0: initial release.
+    """
+
+    metadata = {
+        "name": "marec_market_v0",
+        "render_modes": ["ansi", "rgb_array", "human"],
+        "is_parallelizable": True,
+        "render_fps": 4,
+    }
+
+    def __init__(self, config: MarketConfig, env_id: str = "marec/custom") -> None:
+        self.config = config
+        self.env_id = env_id
+        self.render_mode = config.render_mode
+        self.market = Market(config, num_worlds=1)
+        self.possible_agents = [f"recommender_{i}" for i in range(config.n_agents)]
+        self.agents: list[str] = []
+        self.backbone_kinds = dict(zip(self.possible_agents, config.backbones))
+        self.obs_layout = self.market.layout.slices
+        self._box = gymnasium.spaces.Box(-1.0, 1.0, (self.market.layout.size,), np.float32)
+        self._action_space = gymnasium.spaces.Discrete(config.n_actions)
+        if config.observation == "dict":
+            mask = gymnasium.spaces.Box(0, 1, (config.n_actions,), np.int8)
+            self._obs_space = gymnasium.spaces.Dict({"observation": self._box,
+                                                     "action_mask": mask})
+        else:
+            self._obs_space = self._box
+        n_state = self.market.layout.size * config.n_agents
+        self.state_space = gymnasium.spaces.Box(-1.0, 1.0, (n_state,), np.float32)
+        self._seeded = False
+        self._obs = np.zeros((1, config.n_agents, self.market.layout.size), np.float32)
+        self.shares = np.zeros(config.n_agents)
+
+    def observation_space(self, agent: str) -> gymnasium.spaces.Space:
+        self._check_agent(agent)
+        return self._obs_space
+
+    def action_space(self, agent: str) -> gymnasium.spaces.Space:
+        self._check_agent(agent)
+        return self._action_space
+
+    def reset(
+        self, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[dict[str, Any], dict[str, dict[str, float]]]:
+        if seed is not None or not self._seeded:
+            self.market.seed(np.random.SeedSequence(seed))
+            self._seeded = True
+        self.market.reset_worlds(ONE_WORLD)
+        self.agents = list(self.possible_agents)
+        self.shares = np.zeros(self.config.n_agents)
+        self._obs = self.market.observations()
+        infos = {a: dict.fromkeys(INFO_KEYS, 0.0) for a in self.agents}
+        for agent, kind in zip(self.agents, self.market.backbone_ids):
+            infos[agent]["backbone_id"] = float(kind)
+        return self._package(self._obs), infos
+
+    def step(self, actions: dict[str, Any]):
+        joint = validate_action_dict(actions, self.agents, self.config.n_actions)
+        result = self.market.step(joint[None, :])
+        self._obs = self.market.observations()
+        self.shares += result.info["slot_share"][0]
+        truncated = bool(result.truncated[0])
+        rewards = {a: float(r) for a, r in zip(self.agents, result.rewards[0])}
+        values = {k: v[0].tolist() for k, v in result.info.items()}
+        infos = {a: {k: values[k][i] for k in INFO_KEYS} for i, a in enumerate(self.agents)}
+        observations = self._package(self._obs)
+        terminations = dict.fromkeys(self.agents, False)
+        truncations = dict.fromkeys(self.agents, truncated)
+        if truncated:
+            self.agents = []
+        if self.render_mode == "human":
+            self.render()
+        return observations, rewards, terminations, truncations, infos
+
+    def _package(self, obs: np.ndarray) -> dict[str, Any]:
+        if self.config.observation == "dict":
+            masks = self.market.action_masks()[0]
+            return {a: {"observation": obs[0, i], "action_mask": masks[i]}
+                    for i, a in enumerate(self.possible_agents)}
+        return {a: obs[0, i] for i, a in enumerate(self.possible_agents)}
+
+    def state(self) -> np.ndarray:
+        """All agents' observations, concatenated (for centralised critics)."""
+        return self._obs[0].reshape(-1).copy()
+
+    def action_masks(self) -> dict[str, np.ndarray]:
+        masks = self.market.action_masks()[0]
+        return {a: masks[i] for i, a in enumerate(self.possible_agents)}
+
+    def oracle_action_values(self) -> dict[str, np.ndarray]:
+        """True utility of each action's candidate for the current user. Evaluation only:
+        it reads hidden state, so learners must never call it."""
+        values = self.market.oracle_action_values()[0]
+        return {a: values[i] for i, a in enumerate(self.possible_agents)}
+
+    def render(self) -> Any:
+        if self.render_mode is None:
+            gymnasium.logger.warn("render() called without a render_mode; pass render_mode=...")
+            return None
+        if self.render_mode == "rgb_array":
+            return rendering.rgb_array(self.market, self.shares)
+        text = rendering.ansi(self.market, self.possible_agents, self.shares)
+        if self.render_mode == "ansi":
+            return text
+        print(text)
+        return None
+
+    def close(self) -> None:
+        """Nothing to release: the market holds only arrays."""
+
+    def _check_agent(self, agent: str) -> None:
+        if agent not in self.backbone_kinds:
+            raise KeyError(
+                f"unknown agent {agent!r}; this env's agents are {self.possible_agents}"
+            )
