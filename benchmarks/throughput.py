@@ -78,21 +78,24 @@ def run_vector(env_id: str, num_envs: int, steps: int, backbones: tuple[str, ...
         "import json, sys; from benchmarks.throughput import vector_child; "
         f"print(json.dumps(vector_child({env_id!r}, {num_envs}, {steps}, {backbones!r})))"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks throughput",
-                                     description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks throughput", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--seconds", type=float, default=3.0, help="per measurement round")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--num-envs", type=int, default=4096)
     parser.add_argument("--vector-steps", type=int, default=20)
     parser.add_argument("--env-id", default=DEFAULT_ENV)
-    parser.add_argument("--backbones", default=",".join(FOUNDATION_BACKBONES),
-                        help="comma-separated backbone kinds of the 3 agents")
+    parser.add_argument(
+        "--backbones",
+        default=",".join(FOUNDATION_BACKBONES),
+        help="comma-separated backbone kinds of the 3 agents",
+    )
     args = parser.parse_args(argv)
     backbones = tuple(args.backbones.split(","))
     ours, peer = make_marec(args.env_id, backbones), make_mpe2()
@@ -109,12 +112,16 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'mpe2 simple_spread_v3 (3 agents), env-steps/s':<48}{theirs:>14,.0f}")
     print(f"{'marec ParallelEnv ' + args.env_id + ', env-steps/s':<48}{mine:>14,.0f}")
     print(f"{'  ratio marec / mpe2 (median of rounds)':<48}{ratio:>14.2f}")
-    print(f"{f'marec vector env B={args.num_envs}, user-steps/s':<48}"
-          f"{vec['user_steps_per_s']:>14,.0f}")
+    print(
+        f"{f'marec vector env B={args.num_envs}, user-steps/s':<48}"
+        f"{vec['user_steps_per_s']:>14,.0f}"
+    )
     print(f"{'  vector env / mpe2 env-steps':<48}{vec['user_steps_per_s'] / theirs:>14.1f}")
     print(f"{'  vector env peak RSS, GiB':<48}{vec['peak_rss_gib']:>14.2f}")
-    print(f"backbones: {', '.join(backbones)}; bars: ParallelEnv >= 40,000 env-steps/s, "
-          "vector >= 300,000 user-steps/s within 6 GiB")
+    print(
+        f"backbones: {', '.join(backbones)}; bars: ParallelEnv >= 40,000 env-steps/s, "
+        "vector >= 300,000 user-steps/s within 6 GiB"
+    )
     return 0
 
 

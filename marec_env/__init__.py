@@ -56,8 +56,9 @@ def register_pettingzoo() -> None:
 
     for spec in ENV_SPECS:
         for kind, creator in (("parallel", "marec_env:parallel_env"), ("aec", "marec_env:env")):
-            registry = pettingzoo.parallel_registry if kind == "parallel" else (
-                pettingzoo.aec_registry)
+            registry = (
+                pettingzoo.parallel_registry if kind == "parallel" else (pettingzoo.aec_registry)
+            )
             if spec.id not in registry:
                 pettingzoo.register(kind, spec.id, creator, kwargs={"env_id": spec.id})
 
@@ -65,6 +66,16 @@ def register_pettingzoo() -> None:
 register_pettingzoo()
 
 __all__ = [
-    "ENV_SPECS", "ActionError", "ConfigError", "EnvSpec", "EpisodeOverError", "MarketConfig",
-    "env", "list_envs", "make_config", "parallel_env", "register_pettingzoo", "vector_env",
+    "ENV_SPECS",
+    "ActionError",
+    "ConfigError",
+    "EnvSpec",
+    "EpisodeOverError",
+    "MarketConfig",
+    "env",
+    "list_envs",
+    "make_config",
+    "parallel_env",
+    "register_pettingzoo",
+    "vector_env",
 ]

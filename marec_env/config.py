@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import difflib
+import itertools
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,7 +35,7 @@ class ConfigError(ValueError):
 class MarketConfig:
     """Everything that defines a market. Presets in :mod:`marec_env.registry` override a few."""
 
-    backbones: tuple[str, ...] = ("cf", "content", "popularity")
+    backbones: tuple[str, ...] = ("cf", "content", "text")
     """Backbone kind of each recommender agent, in agent order (one of BACKBONE_KINDS each)."""
     allocation: str = "cooperative"
     """How proposals fill the page: ``auction`` (GSP), ``interleave`` (team-draft) or
@@ -163,9 +164,7 @@ def _validate(cfg: MarketConfig) -> None:
         raise ConfigError(f"backbones must be a non-empty tuple of kinds, got {cfg.backbones!r}")
     for kind in cfg.backbones:
         if kind not in BACKBONE_KINDS:
-            raise ConfigError(
-                f"backbones: unknown kind {kind!r}; allowed: {list(BACKBONE_KINDS)}"
-            )
+            raise ConfigError(f"backbones: unknown kind {kind!r}; allowed: {list(BACKBONE_KINDS)}")
     for name, allowed in (
         ("allocation", ALLOCATIONS),
         ("choice_model", CHOICE_MODELS),
@@ -198,9 +197,7 @@ def _validate(cfg: MarketConfig) -> None:
     _real(cfg, "budget_min", 0.0)
     _real(cfg, "budget_max", cfg.budget_min if math.isfinite(cfg.budget_min) else 0.0)
     if cfg.initial_items > cfg.n_items:
-        raise ConfigError(
-            f"initial_items ({cfg.initial_items}) must be <= n_items ({cfg.n_items})"
-        )
+        raise ConfigError(f"initial_items ({cfg.initial_items}) must be <= n_items ({cfg.n_items})")
     if cfg.candidates > cfg.initial_items:
         raise ConfigError(
             f"candidates (K={cfg.candidates}) must be <= initial_items ({cfg.initial_items}): "
@@ -223,10 +220,10 @@ def _field_docs(cls: type) -> dict[str, str]:
     tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
     body = tree.body[0].body  # type: ignore[attr-defined]
     docs: dict[str, str] = {}
-    for node, nxt in zip(body, body[1:]):
-        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
-            if isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant):
-                docs[node.target.id] = " ".join(str(nxt.value.value).split())
+    for node, nxt in itertools.pairwise(body):
+        is_field = isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)
+        if is_field and isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant):
+            docs[node.target.id] = " ".join(str(nxt.value.value).split())
     return docs
 
 

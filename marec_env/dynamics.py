@@ -16,10 +16,27 @@ if TYPE_CHECKING:
     from marec_env.market import Market
 
 MARKET_METRICS = (
-    "ctr", "engagement", "ndcg", "diversity", "coverage", "novelty", "exposure_gini",
-    "cold_start_exposure", "welfare", "team_reward",
+    "ctr",
+    "engagement",
+    "ndcg",
+    "diversity",
+    "coverage",
+    "novelty",
+    "exposure_gini",
+    "cold_start_exposure",
+    "welfare",
+    "team_reward",
 )
-AGENT_METRICS = ("own_reward", "clicks", "slots", "slot_share", "revenue", "payment")
+AGENT_METRICS = (
+    "own_reward",
+    "clicks",
+    "slots",
+    "slot_share",
+    "revenue",
+    "payment",
+    "cold_slots",
+    "cold_clicks",
+)
 INFO_KEYS = (*AGENT_METRICS, *MARKET_METRICS, "backbone_id")
 """Every info dict carries exactly these numeric keys, for every agent, every step."""
 
@@ -46,8 +63,9 @@ def advance(m: Market, actions: np.ndarray) -> StepResult:
     shown = page.item >= 0
     item = np.where(shown, page.item, 0)
 
-    utility = users.true_utility(m.population, worlds, current, cat.latent[item],
-                                 cat.quality[item], cfg.quality_weight)
+    utility = users.true_utility(
+        m.population, worlds, current, cat.latent[item], cat.quality[item], cfg.quality_weight
+    )
     probs = m.choose(utility, shown, m.weights, cfg.utility_scale, cfg.no_click_utility)
     choice = sample_choice(probs, m.rng["choice"].random(m.num_worlds))
     clicked = choice < cfg.slots
@@ -76,6 +94,12 @@ def advance(m: Market, actions: np.ndarray) -> StepResult:
     owned_shown = owned & shown[:, None, :]
     slots = owned_shown.sum(axis=2)
     agent_clicks = (owned_shown & click_onehot[:, None, :]).sum(axis=2)
+    young = (m.t[:, None] - cat.release_time[item]) < cfg.cold_start_window
+    owned_young = owned_shown & young[:, None, :]
+    info.update(
+        cold_slots=owned_young.sum(axis=2),
+        cold_clicks=(owned_young & click_onehot[:, None, :]).sum(axis=2),
+    )
     info.update(slots=slots, slot_share=slots / cfg.slots, clicks=agent_clicks)
     m.last_slot_share, m.last_clicks = (slots / cfg.slots).astype(np.float32), agent_clicks
     m.last_page, m.last_choice = page, choice
@@ -97,8 +121,14 @@ def _update_users(m: Market, current: np.ndarray, consumed: np.ndarray, gained) 
     pop.fatigue[worlds, current] *= cfg.fatigue_decay
     hit = consumed >= 0
     if hit.any():
-        users.consume(pop, worlds[hit], current[hit], m.catalog.latent[consumed[hit]],
-                      cfg.drift_rate, cfg.fatigue_rate)
+        users.consume(
+            pop,
+            worlds[hit],
+            current[hit],
+            m.catalog.latent[consumed[hit]],
+            cfg.drift_rate,
+            cfg.fatigue_rate,
+        )
     sess.budget -= cfg.browse_cost + gained
     sess.steps += 1
     sess.clicks += hit
@@ -132,8 +162,9 @@ def _end_sessions(m: Market) -> None:
     churned = leaving[m.rng["users"].random(len(leaving)) < cfg.churn_rate]
     if len(churned):
         m._new_users(churned, sess.user[churned])
-    users.start_sessions(sess, leaving, cfg.n_users, (cfg.budget_min, cfg.budget_max),
-                         m.rng["users"])
+    users.start_sessions(
+        sess, leaving, cfg.n_users, (cfg.budget_min, cfg.budget_max), m.rng["users"]
+    )
 
 
 def _ideal_relevance(m: Market, current: np.ndarray, n_avail: np.ndarray) -> np.ndarray:
@@ -149,8 +180,9 @@ def _ideal_relevance(m: Market, current: np.ndarray, n_avail: np.ndarray) -> np.
     return _sigmoid(cfg.utility_scale * best)
 
 
-def _metrics(m: Market, page, shown, utility, probs, clicked, gained, diversity, current,
-             n_avail) -> dict[str, np.ndarray]:
+def _metrics(
+    m: Market, page, shown, utility, probs, clicked, gained, diversity, current, n_avail
+) -> dict[str, np.ndarray]:
     cfg, cat = m.config, m.catalog
     m.exposure.add(page.item)
     relevance = np.where(shown, _sigmoid(cfg.utility_scale * utility), 0.0)

@@ -8,14 +8,15 @@ their dynamics are the same code. Randomness comes only from the generators hand
 from __future__ import annotations
 
 import functools
+
 import numpy as np
 
 from marec_env import dynamics
-from marec_env.dynamics import StepResult
 from marec_env.config import BACKBONE_KINDS, MarketConfig
 from marec_env.core import allocation, metrics, users
 from marec_env.core.catalog import Catalog, generate_catalog
-from marec_env.core.choice import CHOICE_FUNCTIONS, position_weights, sample_choice
+from marec_env.core.choice import CHOICE_FUNCTIONS, position_weights
+from marec_env.dynamics import StepResult
 from marec_env.observation import ObservationInputs, ObservationLayout, build_observations
 from marec_env.recommenders import make_backbone
 from marec_env.recommenders.candidates import CandidateCache
@@ -32,8 +33,13 @@ def _catalog(n_items, n_topics, initial_items, horizon, noise, seed, interval) -
 def catalog_for(config: MarketConfig) -> Catalog:
     """The catalog a config defines (memoised: envs of one config share it)."""
     return _catalog(
-        config.n_items, config.n_topics, config.initial_items, config.max_cycles,
-        config.attribute_noise, config.catalog_seed, config.release_interval,
+        config.n_items,
+        config.n_topics,
+        config.initial_items,
+        config.max_cycles,
+        config.attribute_noise,
+        config.catalog_seed,
+        config.release_interval,
     )
 
 
@@ -47,12 +53,14 @@ class Market:
         self.n_agents = config.n_agents
         self.layout = ObservationLayout(config.candidates, config.n_agents)
         self.backbones = [make_backbone(k, self.catalog, config, w) for k in config.backbones]
-        self.caches = [CandidateCache(b, w, config.n_users, config.candidates)
-                       for b in self.backbones]
+        self.caches = [
+            CandidateCache(b, w, config.n_users, config.candidates) for b in self.backbones
+        ]
         self.population = users.Population.empty(w, config.n_users, config.n_topics)
         self.sessions = users.Sessions.empty(w)
         self.exposure = metrics.ExposureTracker(
-            w, self.catalog.n_items, config.max_cycles * config.slots)
+            w, self.catalog.n_items, config.max_cycles * config.slots
+        )
         self.item_clicks = np.zeros((w, self.catalog.n_items), np.int64)
         self.item_impressions = np.zeros((w, self.catalog.n_items), np.int64)
         self.clicks_total = np.zeros(w, np.int64)
@@ -66,15 +74,17 @@ class Market:
         self.last_choice = np.full(w, config.slots, np.int64)
         self.rng: dict[str, np.random.Generator] = {}
         self._worlds = np.arange(w)
-        self.backbone_ids = np.array([BACKBONE_KINDS.index(k) for k in config.backbones],
-                                     np.float32)
+        self.backbone_ids = np.array(
+            [BACKBONE_KINDS.index(k) for k in config.backbones], np.float32
+        )
 
     # ------------------------------------------------------------------ randomness and reset
     def seed(self, seed_sequence: np.random.SeedSequence) -> None:
         """One SeedSequence controls everything: spawn one Generator per component."""
         children = seed_sequence.spawn(len(STREAMS))
-        self.rng = {name: np.random.Generator(np.random.PCG64(s))
-                    for name, s in zip(STREAMS, children)}
+        self.rng = {
+            name: np.random.Generator(np.random.PCG64(s)) for name, s in zip(STREAMS, children)
+        }
 
     def reset_worlds(self, worlds: np.ndarray) -> None:
         """Start a new episode in the given worlds."""
@@ -93,13 +103,13 @@ class Market:
         self.last_slot_share[worlds] = 0.0
         self.last_clicks[worlds] = 0.0
         self.last_choice[worlds] = cfg.slots
-        users.start_sessions(self.sessions, worlds, u, (cfg.budget_min, cfg.budget_max),
-                             self.rng["users"])
+        users.start_sessions(
+            self.sessions, worlds, u, (cfg.budget_min, cfg.budget_max), self.rng["users"]
+        )
         self._refresh_candidates()
 
     def _new_users(self, worlds: np.ndarray, user_ids: np.ndarray) -> None:
-        users.draw_users(self.population, worlds, user_ids, self.rng["users"],
-                         stated_noise=0.5)
+        users.draw_users(self.population, worlds, user_ids, self.rng["users"], stated_noise=0.5)
         stated = self.population.stated[worlds, user_ids]
         text_ids = self.population.profile_text_id[worlds, user_ids]
         for backbone, cache in zip(self.backbones, self.caches):
@@ -124,17 +134,22 @@ class Market:
         rows = self._worlds[:, None, None]
         inputs = ObservationInputs(
             cand_score=self.cand_scores,
-            cand_age_steps=(self.t[:, None, None]
-                            - self.catalog.release_time[self.cand_items]).astype(np.float32),
+            cand_age_steps=(
+                self.t[:, None, None] - self.catalog.release_time[self.cand_items]
+            ).astype(np.float32),
             cand_clicks=self.item_clicks[rows, self.cand_items].astype(np.float32),
             cand_valid=self.cand_valid,
-            session_steps=s.steps.astype(np.float32), session_clicks=s.clicks.astype(np.float32),
-            last_clicked=s.last_clicked, misses=s.misses.astype(np.float32),
-            last_slot_share=self.last_slot_share, last_clicks=self.last_clicks,
+            session_steps=s.steps.astype(np.float32),
+            session_clicks=s.clicks.astype(np.float32),
+            last_clicked=s.last_clicked,
+            misses=s.misses.astype(np.float32),
+            last_slot_share=self.last_slot_share,
+            last_clicks=self.last_clicks,
             t=self.t.astype(np.float32),
         )
-        return build_observations(inputs, self.layout, cfg.patience,
-                                  float(cfg.cold_start_window), cfg.max_cycles)
+        return build_observations(
+            inputs, self.layout, cfg.patience, float(cfg.cold_start_window), cfg.max_cycles
+        )
 
     def action_masks(self) -> np.ndarray:
         """(W, N, n_actions) int8: real candidates; all ones when an agent has none."""
@@ -148,8 +163,14 @@ class Market:
         n, k = self.n_agents, self.config.candidates
         latent = self.catalog.latent[self.cand_items].reshape(self.num_worlds, n * k, -1)
         quality = self.catalog.quality[self.cand_items].reshape(self.num_worlds, n * k)
-        value = users.true_utility(self.population, self._worlds, self.sessions.user, latent,
-                                   quality, self.config.quality_weight).reshape(-1, n, k)
+        value = users.true_utility(
+            self.population,
+            self._worlds,
+            self.sessions.user,
+            latent,
+            quality,
+            self.config.quality_weight,
+        ).reshape(-1, n, k)
         if self.config.allocation == "auction":
             value = np.repeat(value, self.config.bid_levels, axis=2)
         return value.astype(np.float32)

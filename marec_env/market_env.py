@@ -82,8 +82,7 @@ class MarketEnv(ParallelEnv):
         self._action_space = gymnasium.spaces.Discrete(config.n_actions)
         if config.observation == "dict":
             mask = gymnasium.spaces.Box(0, 1, (config.n_actions,), np.int8)
-            self._obs_space = gymnasium.spaces.Dict({"observation": self._box,
-                                                     "action_mask": mask})
+            self._obs_space = gymnasium.spaces.Dict({"observation": self._box, "action_mask": mask})
         else:
             self._obs_space = self._box
         n_state = self.market.layout.size * config.n_agents
@@ -136,8 +135,10 @@ class MarketEnv(ParallelEnv):
     def _package(self, obs: np.ndarray) -> dict[str, Any]:
         if self.config.observation == "dict":
             masks = self.market.action_masks()[0]
-            return {a: {"observation": obs[0, i], "action_mask": masks[i]}
-                    for i, a in enumerate(self.possible_agents)}
+            return {
+                a: {"observation": obs[0, i], "action_mask": masks[i]}
+                for i, a in enumerate(self.possible_agents)
+            }
         return {a: obs[0, i] for i, a in enumerate(self.possible_agents)}
 
     def state(self) -> np.ndarray:
@@ -171,6 +172,4 @@ class MarketEnv(ParallelEnv):
 
     def _check_agent(self, agent: str) -> None:
         if agent not in self.backbone_kinds:
-            raise KeyError(
-                f"unknown agent {agent!r}; this env's agents are {self.possible_agents}"
-            )
+            raise KeyError(f"unknown agent {agent!r}; this env's agents are {self.possible_agents}")

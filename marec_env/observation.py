@@ -58,7 +58,10 @@ class ObservationInputs:
 
 
 def build_observations(
-    inputs: ObservationInputs, layout: ObservationLayout, patience: int, age_scale: float,
+    inputs: ObservationInputs,
+    layout: ObservationLayout,
+    patience: int,
+    age_scale: float,
     horizon: int,
 ) -> np.ndarray:
     """(W, N, obs_dim) float32; one concatenate, every feature squashed into [-1, 1]."""
@@ -77,13 +80,20 @@ def build_observations(
     )
     identity = np.broadcast_to(np.eye(n, dtype=np.float32), (w, n, n))
     agent = np.concatenate(
-        [inputs.last_slot_share[:, :, None], np.minimum(inputs.last_clicks, 1.0)[:, :, None],
-         identity], axis=2,
+        [
+            inputs.last_slot_share[:, :, None],
+            np.minimum(inputs.last_clicks, 1.0)[:, :, None],
+            identity,
+        ],
+        axis=2,
     )
     time = np.minimum(inputs.t / horizon, 1.0)
     return np.concatenate(
         [
-            score, age, popularity, inputs.cand_valid.astype(np.float32),
+            score,
+            age,
+            popularity,
+            inputs.cand_valid.astype(np.float32),
             np.broadcast_to(user[:, None, :], (w, n, user.shape[1])),
             agent,
             np.broadcast_to(time[:, None, None], (w, n, 1)),

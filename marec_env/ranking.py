@@ -42,7 +42,7 @@ def largest(keys: np.ndarray, k: int) -> np.ndarray:
 
 def largest_values(values: np.ndarray, k: int) -> np.ndarray:
     """The k largest values per row, descending (values only, so ties do not matter)."""
-    n, m = values.shape
+    n, _m = values.shape
     if n >= TORCH_MIN_ROWS:
         import torch
 
@@ -52,7 +52,7 @@ def largest_values(values: np.ndarray, k: int) -> np.ndarray:
 
 
 def _unordered_top(values: np.ndarray, k: int) -> np.ndarray:
-    n, m = values.shape
+    n, _m = values.shape
     if n >= TORCH_MIN_ROWS:
         import torch
 
@@ -60,15 +60,13 @@ def _unordered_top(values: np.ndarray, k: int) -> np.ndarray:
     return np.argpartition(-values, k - 1, axis=1)[:, :k]
 
 
-def top_k_exact(
-    scores: np.ndarray, item_ids: np.ndarray, k: int, unscorable: float
-) -> np.ndarray:
+def top_k_exact(scores: np.ndarray, item_ids: np.ndarray, k: int, unscorable: float) -> np.ndarray:
     """Column indices of the k best items per row: by score, ties to the lower item id.
 
     Fast path: k + 1 largest float32 scores, then an exact (score, id) sort of those; rows
     whose k-th and (k+1)-th scores tie are redone on float64 tie-broken keys.
     """
-    n, m = scores.shape
+    _n, m = scores.shape
     if m <= k:
         return largest(tie_broken_keys(scores, item_ids, unscorable), k)
     cols = _unordered_top(scores, k + 1)

@@ -29,28 +29,53 @@ class EnvSpec:
         return apply_overrides(apply_overrides(MarketConfig(), self.overrides), overrides)
 
 
+TRIO = ("cf", "content", "text")
+"""Every market preset has one collaborative-filtering, one content and one text agent."""
+
 ENV_SPECS: tuple[EnvSpec, ...] = (
     EnvSpec(
         "marec/coop-slate-v0",
         "Cooperative: agents build one joint slate (duplicates waste slots), λ=0.",
-        {"allocation": "cooperative", "reward_lambda": 0.0, "diversity_weight": 0.1,
-         "feedback_sharing": "page"},
+        {
+            "allocation": "cooperative",
+            "reward_lambda": 0.0,
+            "diversity_weight": 0.1,
+            "feedback_sharing": "page",
+            "backbones": TRIO,
+        },
     ),
     EnvSpec(
         "marec/compete-auction-v0",
         "Competitive: agents bid in a GSP auction for slots and pay per click, λ=1.",
-        {"allocation": "auction", "reward_lambda": 1.0, "feedback_sharing": "own"},
+        {
+            "allocation": "auction",
+            "reward_lambda": 1.0,
+            "feedback_sharing": "own",
+            "backbones": TRIO,
+        },
     ),
     EnvSpec(
         "marec/mixed-v0",
         "Mixed: team-draft interleaving, reward half own clicks and half team engagement.",
-        {"allocation": "interleave", "reward_lambda": 0.5, "feedback_sharing": "own"},
+        {
+            "allocation": "interleave",
+            "reward_lambda": 0.5,
+            "feedback_sharing": "own",
+            "backbones": TRIO,
+        },
     ),
     EnvSpec(
         "marec/cold-start-v0",
         "Cold start: most of the catalog arrives during the episode; CF is blind to new items.",
-        {"allocation": "interleave", "reward_lambda": 0.5, "initial_items": 300,
-         "feedback_sharing": "page", "cold_start_window": 30},
+        {
+            "allocation": "interleave",
+            "reward_lambda": 0.5,
+            "initial_items": 300,
+            "feedback_sharing": "page",
+            "cold_start_window": 30,
+            "release_interval": 2,
+            "backbones": TRIO,
+        },
     ),
     EnvSpec(
         "marec/matrix-game-v0",

@@ -11,8 +11,18 @@ if TYPE_CHECKING:
 
 # Okabe-Ito: distinguishable with colour-blindness; agents and topics draw from it.
 PALETTE = np.array(
-    [(230, 159, 0), (86, 180, 233), (0, 158, 115), (240, 228, 66), (0, 114, 178),
-     (213, 94, 0), (204, 121, 167), (120, 120, 120)], dtype=np.float32)
+    [
+        (230, 159, 0),
+        (86, 180, 233),
+        (0, 158, 115),
+        (240, 228, 66),
+        (0, 114, 178),
+        (213, 94, 0),
+        (204, 121, 167),
+        (120, 120, 120),
+    ],
+    dtype=np.float32,
+)
 WIDTH, HEIGHT = 480, 270
 
 
@@ -27,13 +37,15 @@ def ansi(market: Market, agents: list[str], shares: np.ndarray) -> str:
             cells.append("--" if item < 0 else f"{item}@{owner}{star}")
     total = max(float(shares.sum()), 1e-9)
     share = " ".join(f"{a.split('_')[-1]}:{shares[i] / total:.0%}" for i, a in enumerate(agents))
-    return (f"t={t:4d} user={int(market.sessions.user[0]):4d} page=[{' '.join(cells)}] "
-            f"share {share}")
+    return f"t={t:4d} user={int(market.sessions.user[0]):4d} page=[{' '.join(cells)}] share {share}"
 
 
-def _topic_colour(latent: np.ndarray) -> np.ndarray:
-    colours = PALETTE[np.arange(len(latent)) % len(PALETTE)]
-    return latent @ colours / max(float(latent.sum()), 1e-9)
+def _paint_topics(canvas: np.ndarray, box: tuple[int, int, int, int], latent) -> None:
+    """Horizontal bands, one per topic, as tall as the item's mass on that topic."""
+    x0, x1, y0, y1 = box
+    edges = y0 + np.round(np.cumsum(np.concatenate([[0.0], latent])) * (y1 - y0)).astype(int)
+    for topic in range(len(latent)):
+        canvas[edges[topic] : edges[topic + 1], x0:x1] = PALETTE[topic % len(PALETTE)]
 
 
 def rgb_array(market: Market, shares: np.ndarray) -> np.ndarray:
@@ -50,10 +62,12 @@ def rgb_array(market: Market, shares: np.ndarray) -> np.ndarray:
             canvas[y0:y1, x0:x1] = 60
             continue
         owner = int(page.owner[0, s])
-        frame = 255 if s == market.last_choice[0] else 0
-        canvas[y0 - 4 : y1 + 4, x0 - 4 : x1 + 4] = frame
+        clicked = s == market.last_choice[0]
+        canvas[y0 - 4 : y1 + 4, x0 - 4 : x1 + 4] = 255 if clicked else 0
         canvas[y0:y1, x0:x1] = PALETTE[owner % len(PALETTE)]
-        canvas[y0 + 12 : y1 - 12, x0 + 8 : x1 - 8] = _topic_colour(market.catalog.latent[item])
+        _paint_topics(canvas, (x0 + 8, x1 - 8, y0 + 12, y1 - 12), market.catalog.latent[item])
+        if clicked:
+            canvas[y1 + 8 : y1 + 16, x0:x1] = 255
     taste = market.population.preference[0, market.sessions.user[0]]
     bar = (WIDTH - 20) // len(taste)
     for k, value in enumerate(taste):

@@ -33,9 +33,7 @@ def as_action(agent: str, value: Any, n_actions: int) -> int:
     return int(value)
 
 
-def validate_action_dict(
-    actions: Any, agents: Sequence[str], n_actions: int
-) -> np.ndarray:
+def validate_action_dict(actions: Any, agents: Sequence[str], n_actions: int) -> np.ndarray:
     """The joint action (N,) int64 of a ParallelEnv step, checked against the live agents."""
     if not agents:
         raise EpisodeOverError(
@@ -50,8 +48,9 @@ def validate_action_dict(
             f"actions must have exactly one entry per live agent {list(agents)}; "
             f"missing {missing}, unexpected {extra}"
         )
-    return np.fromiter((as_action(a, actions[a], n_actions) for a in agents), np.int64,
-                       count=len(agents))
+    return np.fromiter(
+        (as_action(a, actions[a], n_actions) for a in agents), np.int64, count=len(agents)
+    )
 
 
 def validate_action_array(actions: Any, shape: tuple[int, int], n_actions: int) -> np.ndarray:

@@ -66,8 +66,7 @@ class VectorMarketEnv:
             obs = self.market.observations()
         n = self.config.n_agents
         infos = {
-            a: {**{k: v[:, i] for k, v in result.info.items()},
-                "final_observation": final[:, i]}
+            a: {**{k: v[:, i] for k, v in result.info.items()}, "final_observation": final[:, i]}
             for i, a in enumerate(self.possible_agents)
         }
         rewards = {a: result.rewards[:, i] for i, a in enumerate(self.possible_agents)}
@@ -89,8 +88,7 @@ class VectorMarketEnv:
             for agent, column in zip(self.possible_agents, columns):
                 if column.shape != (self.num_envs,):
                     raise ActionError(
-                        f"actions[{agent!r}] must have shape ({self.num_envs},), "
-                        f"got {column.shape}"
+                        f"actions[{agent!r}] must have shape ({self.num_envs},), got {column.shape}"
                     )
             actions = np.stack(columns, axis=1)
         return validate_action_array(actions, shape, self.config.n_actions)
@@ -98,8 +96,10 @@ class VectorMarketEnv:
     def _split(self, obs: np.ndarray) -> dict[str, Any]:
         if self.config.observation == "dict":
             masks = self.market.action_masks()
-            return {a: {"observation": obs[:, i], "action_mask": masks[:, i]}
-                    for i, a in enumerate(self.possible_agents)}
+            return {
+                a: {"observation": obs[:, i], "action_mask": masks[:, i]}
+                for i, a in enumerate(self.possible_agents)
+            }
         return {a: obs[:, i] for i, a in enumerate(self.possible_agents)}
 
     def state(self) -> np.ndarray:

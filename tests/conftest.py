@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 
 import numpy as np
 import pytest
@@ -10,6 +11,9 @@ import pytest
 import marec_env
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# Text embeddings of test catalogs go to a throw-away cache unless the developer points
+# MAREC_CACHE_DIR at a persistent one (which makes reruns faster).
+os.environ.setdefault("MAREC_CACHE_DIR", tempfile.mkdtemp(prefix="marec-test-cache-"))
 
 ENV_IDS = marec_env.list_envs()
 MARKET_IDS = [spec.id for spec in marec_env.ENV_SPECS if spec.market]

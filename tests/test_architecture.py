@@ -12,16 +12,25 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_import_contracts_hold():
     exe = shutil.which("lint-imports") or str(Path(sys.executable).parent / "lint-imports")
-    result = subprocess.run([exe, str(ROOT / "pyproject.toml")], cwd=ROOT,
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [exe, str(ROOT / "pyproject.toml")], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "broken" not in result.stdout.lower() or " 0 broken" in result.stdout.lower()
 
 
 def test_importing_marec_env_does_not_load_torch_or_matplotlib():
-    code = ("import sys, marec_env; env = marec_env.parallel_env('marec/mixed-v0', "
-            "backbones=('cf', 'content', 'popularity')); "
-            "print('torch' in sys.modules, 'matplotlib' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
-                         text=True, timeout=120, check=True)
+    code = (
+        "import sys, marec_env; env = marec_env.parallel_env('marec/mixed-v0', "
+        "backbones=('cf', 'content', 'popularity')); "
+        "print('torch' in sys.modules, 'matplotlib' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
     assert out.stdout.split() == ["False", "False"]

@@ -16,13 +16,14 @@ from pettingzoo.test import (
 from pettingzoo.utils.conversions import parallel_to_aec
 
 import marec_env
-from tests.conftest import ENV_IDS, small
+from tests.conftest import ENV_IDS, MARKET_IDS, small
 
 
 @pytest.mark.parametrize("env_id", ENV_IDS)
 def test_parallel_api(env_id):
-    parallel_api_test(marec_env.parallel_env(env_id, max_cycles=40, **small(env_id)),
-                      num_cycles=120)
+    parallel_api_test(
+        marec_env.parallel_env(env_id, max_cycles=40, **small(env_id)), num_cycles=120
+    )
 
 
 @pytest.mark.parametrize("env_id", ENV_IDS)
@@ -50,8 +51,11 @@ def test_max_cycles(env_id):
 
 @pytest.mark.parametrize("env_id", ENV_IDS)
 def test_state(env_id):
-    state_test(marec_env.env(env_id, **small(env_id)),
-               marec_env.parallel_env(env_id, **small(env_id)), num_cycles=30)
+    state_test(
+        marec_env.env(env_id, **small(env_id)),
+        marec_env.parallel_env(env_id, **small(env_id)),
+        num_cycles=30,
+    )
 
 
 @pytest.mark.parametrize("env_id", ENV_IDS)
@@ -62,11 +66,8 @@ def test_registered_with_pettingzoo(env_id):
     assert env.possible_agents == marec_env.parallel_env(env_id, **small(env_id)).possible_agents
 
 
-@pytest.mark.parametrize("env_id", ENV_IDS)
+@pytest.mark.parametrize("env_id", MARKET_IDS)
 def test_dict_observation_with_action_mask(env_id, rng):
-    spec = marec_env.get_spec(env_id)
-    if not spec.market:
-        pytest.skip("the matrix game has no observation modes")
     env = marec_env.parallel_env(env_id, observation="dict", **small(env_id))
     parallel_api_test(env, num_cycles=50)
     obs, _ = env.reset(seed=1)

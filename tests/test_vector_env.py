@@ -36,8 +36,9 @@ def test_vector_env_at_b1_matches_parallel_env_over_two_episodes(env_id):
 
 
 def test_vector_env_shapes_and_autoreset():
-    vec = marec_env.vector_env("marec/compete-auction-v0", num_envs=6, max_cycles=5,
-                               **small("marec/compete-auction-v0"))
+    vec = marec_env.vector_env(
+        "marec/compete-auction-v0", num_envs=6, max_cycles=5, **small("marec/compete-auction-v0")
+    )
     obs, _ = vec.reset(seed=0)
     agent = vec.possible_agents[0]
     dim = vec.observation_space(agent).shape[0]
@@ -55,7 +56,7 @@ def test_vector_env_shapes_and_autoreset():
 
 def test_worlds_are_independent_draws():
     vec = marec_env.vector_env("marec/mixed-v0", num_envs=4, **small("marec/mixed-v0"))
-    obs, _ = vec.reset(seed=3)
+    _obs, _ = vec.reset(seed=3)
     users = vec.market.population.preference
     assert not np.array_equal(users[0], users[1])
     assert np.array_equal(vec.market.catalog.latent, vec.market.catalog.latent)

@@ -33,8 +33,14 @@ MAX_TOPICS = len(TOPIC_VOCABULARY)
 
 FORMS = ("film", "novel", "podcast", "documentary", "series", "short story")
 SETTINGS = (
-    "a small coastal town", "a crowded megacity", "the mountains", "a remote island",
-    "the near future", "the nineteenth century", "a quiet suburb", "a desert outpost",
+    "a small coastal town",
+    "a crowded megacity",
+    "the mountains",
+    "a remote island",
+    "the near future",
+    "the nineteenth century",
+    "a quiet suburb",
+    "a desert outpost",
 )
 GOOD_MOODS = ("an acclaimed", "a gripping", "a heartfelt", "a brilliant")
 PLAIN_MOODS = ("a light", "a quiet", "a familiar", "an uneven")
@@ -92,8 +98,11 @@ def _profile_texts(n_topics: int) -> tuple[str, ...]:
         for second in range(n_topics):
             a = TOPIC_VOCABULARY[first][0]
             b = TOPIC_VOCABULARY[second][0]
-            texts.append(f"I love anything about {a}." if first == second else
-                         f"I love anything about {a}, and I also enjoy {b}.")
+            texts.append(
+                f"I love anything about {a}."
+                if first == second
+                else f"I love anything about {a}, and I also enjoy {b}."
+            )
     return tuple(texts)
 
 
@@ -105,8 +114,7 @@ def release_schedule(n_items: int, initial_items: int, horizon: int, interval: i
     if late > 0:
         spacing = horizon / late
         raw = 1 + np.floor(np.arange(late) * spacing).astype(np.int64)
-        release[initial_items:] = np.minimum(-(-raw // interval) * interval,
-                                             max(horizon - 1, 1))
+        release[initial_items:] = np.minimum(-(-raw // interval) * interval, max(horizon - 1, 1))
     return release
 
 

@@ -61,6 +61,9 @@ class ExposureTracker:
 
     def add(self, items: np.ndarray) -> None:
         """Record one impression per entry of ``items`` (W, S); -1 entries are ignored."""
+        if items.shape[0] == 1:
+            self._add_one_world(items[0].tolist())
+            return
         rows = np.arange(items.shape[0])
         for column in items.T:
             live = column >= 0
@@ -78,6 +81,26 @@ class ExposureTracker:
             self.rank_sum[w] += last + 1
             self.total[w] += 1
             self.covered[w] += value == 0
+
+    def _add_one_world(self, items: list[int]) -> None:
+        # The same moves as ``add`` on Python ints: for one world, numpy's per-call overhead
+        # would cost more than the arithmetic.
+        count, at_most = self.count[0], self.at_most[0]
+        item_at, position_of = self.item_at[0], self.position_of[0]
+        for item in items:
+            if item < 0:
+                continue
+            value = int(count[item])
+            last = int(at_most[value]) - 1
+            at_most[value] = last
+            pos = int(position_of[item])
+            other = int(item_at[last])
+            item_at[pos], item_at[last] = other, item
+            position_of[other], position_of[item] = pos, last
+            count[item] = value + 1
+            self.rank_sum[0] += last + 1
+            self.total[0] += 1
+            self.covered[0] += value == 0
 
     def gini(self, n_available: np.ndarray) -> np.ndarray:
         """Gini coefficient of impressions over the available items of each world."""

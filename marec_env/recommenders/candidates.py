@@ -54,8 +54,9 @@ class CandidateCache:
         if stale.any():
             grown = stale & (computed_with >= 0)
             if grown.any():
-                self._merge_new_items(worlds[grown], users[grown], computed_with[grown],
-                                      n_available[grown])
+                self._merge_new_items(
+                    worlds[grown], users[grown], computed_with[grown], n_available[grown]
+                )
             invalid = stale & (computed_with < 0)
             if invalid.any():
                 self._recompute(worlds[invalid], users[invalid], n_available[invalid])
@@ -85,7 +86,8 @@ class CandidateCache:
         in_window = (fresh_items >= before[:, None]) & (fresh_items < now[:, None])
         fresh = np.where(in_window, fresh, -np.inf)
         pool_items = np.concatenate(
-            [self.items[worlds, users], np.broadcast_to(fresh_items, fresh.shape)], axis=1)
+            [self.items[worlds, users], np.broadcast_to(fresh_items, fresh.shape)], axis=1
+        )
         pool_scores = np.concatenate([self.scores[worlds, users], fresh], axis=1)
         cols = top_k_exact(pool_scores, pool_items, self.k, UNSCORABLE)
         self.items[worlds, users] = np.take_along_axis(pool_items, cols, 1)

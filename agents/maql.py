@@ -1,0 +1,156 @@
+"""MAQ-L: sparse cooperative Q-learning on a coordination graph, acting by max-plus.
+
+Following Kok & Vlassis (2006), the joint Q-function is a sum of local and pairwise terms::
+
+    Q(s, a) = Σ_i q_i(s_i, a_i) + Σ_(i,j)∈E q_ij(s_ij, a_i, a_j)
+
+q_i is agent i's own table (the same state abstraction as IQL); q_ij is a payoff table for a
+pair of agents that contend for the page. ``edge_state="none"`` shares one q_ij(a_i, a_j)
+over all states; ``"joint"`` indexes it by the pair of abstract states s_ij = (s_i, s_j).
+Agent k's share of Q is Q_k = q_k + ½ Σ_{j∈Γ(k)} q_kj, so Q = Σ_k Q_k, and each agent keeps
+its own reward — the *agent-based* update::
+
+    a*  = max-plus argmax_a Q(s', a)                         (messages, see agents.maxplus)
+    δ_k = r_k + γ (1 − terminated) Q_k(s', a*) − Q_k(s, a)
+    q_k(s_k, a_k)         += α δ_k
+    q_ij(s_ij, a_i, a_j)  += α (δ_i / |Γ(i)| + δ_j / |Γ(j)|)   (K&V 2006, edge-based Q_ij)
+
+With ``target="sarsa"``, Q_k(s', a*) becomes its expectation under the ε-greedy joint policy.
+Exploration is ε-greedy on the joint action of each connected component of the graph.
+
+With ``graph="none"`` there are no edges, max-plus returns every agent's own argmax, the
+components are single agents and the update is IQL's: same seed → same actions and same
+tables, step for step (tests/test_learners.py checks it).
+
+Messages: every max-plus call sends 2·|E|·``rounds`` :class:`~agents.maxplus.Message`
+objects per world; training makes two calls per step (the action at s, and a* at s' for the
+target), greedy evaluation one. ``messages`` counts them (per world), ``floats`` their
+payload, ``message_log`` keeps the last ``log_messages`` and the ``agents.maql`` logger
+reports each call at DEBUG level.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from agents.base import EnvInfo
+from agents.iql import IQLParams, TabularIQL, averaged_step
+from agents.maxplus import GRAPHS, CoordinationGraph, Message, max_plus
+from agents.params import check
+
+log = logging.getLogger("agents.maql")
+EDGE_STATES = ("none", "joint")
+
+
+@dataclass(frozen=True)
+class MAQLParams(IQLParams):
+    """Hyper-parameters of MAQ-L (the local part is IQL's)."""
+
+    graph: str = "full"
+    """Coordination graph: ``full`` (every pair), ``ring`` (i with i+1) or ``none`` (= IQL)."""
+    rounds: int = 3
+    """Max-plus rounds per action selection (exact after 1 round on a single edge)."""
+    normalise: bool = True
+    """Subtract each message's mean (keeps messages bounded on graphs with cycles)."""
+    edge_state: str = "none"
+    """Pair payoff q_ij indexed by ``none`` (no state) or ``joint`` (s_i, s_j)."""
+    log_messages: int = 64
+    """How many of the latest messages ``message_log`` keeps (0: none)."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check(self.graph in GRAPHS, "MAQLParams", "graph", self.graph, str(list(GRAPHS)))
+        check(self.rounds >= 1, "MAQLParams", "rounds", self.rounds, "an int >= 1")
+        check(self.edge_state in EDGE_STATES, "MAQLParams", "edge_state", self.edge_state,
+              str(list(EDGE_STATES)))  # fmt: skip
+        check(self.log_messages >= 0, "MAQLParams", "log_messages", self.log_messages, ">= 0")
+
+
+class MAQL(TabularIQL):
+    """Sparse cooperative Q-learning with max-plus; see the module docstring."""
+
+    name = "maql"
+    version = 1
+
+    def __init__(self, info: EnvInfo, params: MAQLParams, rng: np.random.Generator) -> None:
+        super().__init__(info, params, rng)
+        self.graph = CoordinationGraph(self.n_agents, params.graph)
+        n_states = self.abstraction.n_states
+        edge_states = 1 if params.edge_state == "none" else n_states * n_states
+        shape = (len(self.graph.edges), edge_states, info.n_actions, info.n_actions)
+        self.q_edge = np.zeros(shape, dtype=np.float64)
+        self.degree = np.array([max(len(nb), 1) for nb in self.graph.neighbours], np.float64)
+        self.floats = 0
+        self.message_log: deque[Message] = deque(maxlen=params.log_messages)
+
+    def _groups(self) -> list[list[int]]:
+        return self.graph.components  # explore the joint action of agents that coordinate
+
+    def _edge_index(self, states: np.ndarray, e: int) -> np.ndarray:
+        """(B,) row of q_edge[e] for each world."""
+        if self.params.edge_state == "none":
+            return np.zeros(len(states), dtype=np.int64)
+        i, j = self.graph.edges[e]
+        return states[:, i] * self.abstraction.n_states + states[:, j]
+
+    def _pair_rows(self, states: np.ndarray) -> list[np.ndarray]:
+        return [self.q_edge[e][self._edge_index(states, e)] for e in range(len(self.graph.edges))]
+
+    def _greedy(self, states: np.ndarray, masks: np.ndarray) -> np.ndarray:
+        result = max_plus(self._rows(states), self._pair_rows(states), self.graph, masks,
+                          self.params.rounds, self.params.normalise)  # fmt: skip
+        worlds, n_actions = masks.shape[0], masks.shape[-1]
+        self.messages += len(result.messages) * worlds
+        self.floats += len(result.messages) * worlds * n_actions
+        self.message_log.extend(result.messages)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("max-plus: %d messages x %d worlds, value %s", len(result.messages),
+                      worlds, np.round(result.value[:4], 3))  # fmt: skip
+        return result.actions
+
+    def _values(self, states: np.ndarray, actions: np.ndarray) -> np.ndarray:
+        value = super()._values(states, actions)  # q_k(s_k, a_k), a fresh array
+        for e, (i, j) in enumerate(self.graph.edges):
+            half = 0.5 * self.q_edge[e][self._edge_index(states, e), actions[:, i], actions[:, j]]
+            value[:, i] += half
+            value[:, j] += half
+        return value
+
+    def _uniform_values(self, states: np.ndarray, masks: np.ndarray) -> np.ndarray:
+        value = super()._uniform_values(states, masks)
+        for e, (i, j) in enumerate(self.graph.edges):
+            both = masks[:, i, :, None] & masks[:, j, None, :]
+            rows = self.q_edge[e][self._edge_index(states, e)]
+            mean = np.where(both, rows, 0.0).sum((1, 2)) / np.maximum(both.sum((1, 2)), 1)
+            value[:, i] += 0.5 * mean
+            value[:, j] += 0.5 * mean
+        return value
+
+    def _apply(self, states: np.ndarray, actions: np.ndarray, delta: np.ndarray) -> None:
+        super()._apply(states, actions, delta)  # q_k += α δ_k, exactly IQL's step
+        for e, (i, j) in enumerate(self.graph.edges):
+            step = delta[:, i] / self.degree[i] + delta[:, j] / self.degree[j]
+            flat = np.ravel_multi_index(
+                (np.full(len(states), e), self._edge_index(states, e), actions[:, i],
+                 actions[:, j]), self.q_edge.shape,
+            )  # fmt: skip
+            averaged_step(self.q_edge, flat, step, self.params.alpha)
+
+    def _state(self) -> dict[str, Any]:
+        return {**super()._state(), "floats": self.floats}
+
+    def _set_state(self, state: dict[str, Any]) -> None:
+        super()._set_state(state)
+        self.floats = int(state["floats"])
+
+    def _arrays(self) -> dict[str, np.ndarray]:
+        return {"q": self.q, "q_edge": self.q_edge}
+
+    def _set_arrays(self, arrays: dict[str, Any]) -> None:
+        super()._set_arrays(arrays)
+        self.q_edge = np.array(arrays["q_edge"], dtype=np.float64)

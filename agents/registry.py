@@ -1,0 +1,152 @@
+"""The one list of learners. The benchmark runner and the tests both iterate :data:`LEARNERS`.
+
+Each :class:`LearnerSpec` names a factory, its default hyper-parameters (a frozen dataclass
+instance; ``describe(name)`` prints each field's docstring) and :class:`Capabilities` that a
+runner can filter on. :func:`make_learner` builds one for an env and refuses envs it cannot
+handle, naming the capability.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from agents import checkpoint
+from agents.base import EnvInfo, Learner, LearnerError
+from agents.baselines import GreedyLearner, NoParams, OracleLearner, RandomLearner
+from agents.iql import IQLParams, TabularIQL
+from agents.maql import MAQL, MAQLParams
+from agents.params import build_params, field_docs, unknown_name_error
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a learner needs from the env and what it does; runners filter on these."""
+
+    trainable: bool
+    """Has observe()/update(): the loop trains it."""
+    evaluation_only: bool = False
+    """Never trains and reads privileged information (a reference, not a learner)."""
+    reads_oracle: bool = False
+    """Needs ``env.unwrapped.oracle_action_values()`` at every step."""
+    needs_obs_layout: bool = False
+    """Reads named parts of the observation (``env.unwrapped.obs_layout``)."""
+    discrete_obs_only: bool = False
+    """Learns a table over a finite state: a state abstraction built from ``obs_layout``."""
+    needs_messages: bool = False
+    """Agents exchange messages to choose the joint action (a coordination graph)."""
+    shares_gradients: bool = False
+    """Agents' gradients are averaged across replicas (distributed training)."""
+    supports_competitive: bool = True
+    """Each agent optimises its own reward; False: maximises the agents' summed reward."""
+    vectorised: bool = True
+    """Accepts a batch of B > 1 worlds (the vector env)."""
+
+
+@dataclass(frozen=True)
+class LearnerSpec:
+    name: str
+    factory: Callable[[EnvInfo, Any, np.random.Generator], Learner]
+    params: Any
+    """Default hyper-parameters (a frozen dataclass instance)."""
+    capabilities: Capabilities
+    description: str
+
+
+def _dqn(info: EnvInfo, params: Any, rng: np.random.Generator) -> Learner:
+    from agents.dqn import DQN  # torch is imported only when a deep learner is built
+
+    return DQN(info, params, rng)
+
+
+def _dqn_params() -> Any:
+    from agents.dqn import DQNParams
+
+    return DQNParams()
+
+
+_TABULAR = Capabilities(trainable=True, needs_obs_layout=True, discrete_obs_only=True)
+LEARNERS: dict[str, LearnerSpec] = {}
+
+
+def register(spec: LearnerSpec) -> None:
+    """Add a learner (other modules, e.g. DMARL, register theirs the same way)."""
+    if spec.name in LEARNERS:
+        raise ValueError(f"learner {spec.name!r} is already registered")
+    LEARNERS[spec.name] = spec
+
+
+for _spec in (
+    LearnerSpec("random", RandomLearner, NoParams(), Capabilities(trainable=False),
+                "Uniform over allowed actions (seeded)."),
+    LearnerSpec("greedy", GreedyLearner, NoParams(),
+                Capabilities(trainable=False, needs_obs_layout=True),
+                "Backbone's top-1 candidate, middle bid in auctions."),
+    LearnerSpec("oracle", OracleLearner, NoParams(),
+                Capabilities(trainable=False, evaluation_only=True, reads_oracle=True),
+                "Best true action value (env's evaluation-only oracle hook); regret reference."),
+    LearnerSpec("iql", TabularIQL, IQLParams(), _TABULAR,
+                "Independent tabular Q-learning on a coarse state abstraction."),
+    LearnerSpec("iql-sarsa", TabularIQL, IQLParams(target="sarsa"), _TABULAR,
+                "Independent tabular learning with the on-policy expected-SARSA target."),
+    LearnerSpec("dqn", _dqn, _dqn_params(), Capabilities(trainable=True),
+                "Independent DQN per agent (replay, target network, double Q)."),
+    LearnerSpec("maql", MAQL, MAQLParams(),
+                dataclasses.replace(_TABULAR, needs_messages=True, supports_competitive=False),
+                "Sparse cooperative Q-learning on a coordination graph, max-plus messages."),
+):  # fmt: skip
+    register(_spec)
+
+
+def get_spec(name: str) -> LearnerSpec:
+    if name not in LEARNERS:
+        raise unknown_name_error("learner", name, list(LEARNERS))
+    return LEARNERS[name]
+
+
+def make_params(name: str, overrides: dict[str, Any] | None = None) -> Any:
+    """The learner's default hyper-parameters with ``overrides``; unknown names raise."""
+    spec = get_spec(name)
+    return build_params(type(spec.params), spec.params, dict(overrides or {}), name)
+
+
+def describe(name: str) -> dict[str, tuple[Any, str]]:
+    """Hyper-parameter name → (default, docstring)."""
+    spec = get_spec(name)
+    docs = field_docs(type(spec.params))
+    return {f.name: (getattr(spec.params, f.name), docs.get(f.name, ""))
+            for f in dataclasses.fields(spec.params)}  # fmt: skip
+
+
+def make_learner(
+    name: str, info: EnvInfo, params: dict[str, Any] | Any | None, rng: np.random.Generator
+) -> Learner:
+    """Build learner ``name`` for an env; ``params`` is a dict of overrides or a dataclass."""
+    spec = get_spec(name)
+    if not dataclasses.is_dataclass(params):
+        params = make_params(name, params)
+    elif type(params) is not type(spec.params):
+        raise LearnerError(f"{name} takes {type(spec.params).__name__}, got {type(params)}")
+    if spec.capabilities.needs_obs_layout and info.obs_layout is None:
+        raise LearnerError(
+            f"learner {name!r} has capability needs_obs_layout (it reads named parts of the "
+            f"observation) but env {info.env_id!r} exposes no obs_layout"
+        )
+    learner = spec.factory(info, params, rng)
+    learner.name = name  # e.g. "iql-sarsa" is a TabularIQL; checkpoints carry the name
+    return learner
+
+
+def load_learner(path: str, info: EnvInfo, rng: np.random.Generator | None = None) -> Learner:
+    """Rebuild the learner a checkpoint was written by (its saved hyper-parameters) and load."""
+    header = checkpoint.read_header(path)
+    name = header.get("learner")
+    if name not in LEARNERS:
+        raise checkpoint.CheckpointError(f"{path}: written by unknown learner {name!r}")
+    learner = make_learner(name, info, header.get("params", {}), rng or np.random.default_rng())
+    learner.load(path)
+    return learner

@@ -1,0 +1,284 @@
+"""Tidy result rows and the results directory.
+
+One row per (scenario, learner, seed, step) evaluation, with every metric as a column and the
+provenance (git commit, config hash, library versions) repeated on each row so a row stays
+meaningful when copied out of its directory. A results directory holds::
+
+    run.json        scenario, config hash, provenance, status, finished (learner, seed) units
+    results.csv     the rows, for spreadsheets and pandas
+    results.jsonl   the same rows with types kept; what the harness reads back
+    summary.md, report.md, plots/*.png
+
+Every file is rewritten atomically (appending = rewriting), so a crash or Ctrl-C leaves the
+previous complete version. A directory recorded for another scenario or config is refused.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as _dt
+import importlib.metadata
+import json
+import math
+import os
+import platform
+import subprocess
+import tempfile
+from collections.abc import Iterable
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from benchmarks import atomic
+from benchmarks.scenario import Scenario, config_hash
+
+ID_COLUMNS = ("scenario", "learner", "seed", "step")
+RECORD_COLUMNS = ("wall_time", "eval_return", "team_return", "updates", "messages")
+PROVENANCE_COLUMNS = (
+    "git_commit",
+    "config_hash",
+    "python_version",
+    "numpy_version",
+    "torch_version",
+    "pettingzoo_version",
+    "marec_env_version",
+)
+META_FILE, CSV_FILE, JSONL_FILE = "run.json", "results.csv", "results.jsonl"
+Row = dict[str, Any]
+
+
+class ResultsDirError(ValueError):
+    """The output directory cannot be used (a file, unwritable, or another run's results)."""
+
+
+@cache
+def git_commit(cwd: str | None = None) -> str:
+    """HEAD of the checkout holding the harness, or "unknown" outside a git repository."""
+    cwd = cwd or str(Path(__file__).resolve().parent)
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=10
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else "unknown"
+
+
+def _version(dist: str, module: str | None = None) -> str:
+    # Distribution metadata first: it does not import (torch takes seconds to import).
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        pass
+    try:
+        mod = __import__(module or dist)
+    except ImportError:
+        return "n/a"
+    return str(getattr(mod, "__version__", "checkout"))
+
+
+@cache
+def provenance(scenario_hash: str) -> dict[str, str]:
+    """The provenance columns of every row of a run."""
+    return {
+        "git_commit": git_commit(),
+        "config_hash": scenario_hash,
+        "python_version": platform.python_version(),
+        "numpy_version": _version("numpy"),
+        "torch_version": _version("torch"),
+        "pettingzoo_version": _version("pettingzoo"),
+        "marec_env_version": _version("marec-env", "marec_env"),
+    }
+
+
+def record_to_row(scenario: str, learner: str, seed: int, record: Any, prov: dict) -> Row:
+    """Flatten an ``agents.train.EvalRecord`` into one tidy row."""
+    row: Row = {"scenario": scenario, "learner": learner, "seed": seed, "step": record.step}
+    row.update({col: getattr(record, col) for col in RECORD_COLUMNS})
+    row.update({f"return/{a}": v for a, v in sorted(record.agent_returns.items())})
+    row.update(dict(sorted(record.metrics.items())))
+    row.update(prov)
+    return row
+
+
+def columns(rows: Iterable[Row]) -> list[str]:
+    """Identity and record columns first, then metrics (sorted), then provenance."""
+    seen = dict.fromkeys(k for row in rows for k in row)
+    fixed = [c for c in (*ID_COLUMNS, *RECORD_COLUMNS) if c in seen]
+    tail = [c for c in PROVENANCE_COLUMNS if c in seen]
+    middle = sorted(c for c in seen if c not in fixed and c not in tail)
+    return fixed + middle + tail
+
+
+def _jsonable(value: Any) -> Any:
+    # NaN/inf are not JSON; null keeps the file readable by any JSON parser.
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if hasattr(value, "item"):  # numpy scalars
+        return _jsonable(value.item())
+    return value
+
+
+def write_rows(directory: str | os.PathLike[str], rows: list[Row]) -> None:
+    """Rewrite results.csv and results.jsonl in ``directory`` atomically."""
+    directory = Path(directory)
+    cols = columns(rows)
+
+    def write_csv(fh: Any) -> None:
+        writer = csv.DictWriter(fh, fieldnames=cols, restval="")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: "" if (v := _jsonable(row[k])) is None else v for k in row})
+
+    def write_jsonl(fh: Any) -> None:
+        for row in rows:
+            fh.write(json.dumps({k: _jsonable(v) for k, v in row.items()}) + "\n")
+
+    atomic.write_with(directory / JSONL_FILE, write_jsonl)
+    atomic.write_with(directory / CSV_FILE, write_csv)
+
+
+def _parse_cell(text: str) -> Any:
+    if text == "":
+        return None
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            continue
+    return text
+
+
+def read_rows(directory: str | os.PathLike[str]) -> list[Row]:
+    """Rows of a results directory: JSONL (typed) if present, else the CSV."""
+    directory = Path(directory)
+    if (directory / JSONL_FILE).is_file():
+        with open(directory / JSONL_FILE, encoding="utf-8") as fh:
+            return [json.loads(line) for line in fh if line.strip()]
+    if (directory / CSV_FILE).is_file():
+        with open(directory / CSV_FILE, encoding="utf-8", newline="") as fh:
+            return [{k: _parse_cell(v) for k, v in r.items()} for r in csv.DictReader(fh)]
+    return []
+
+
+def read_meta(directory: str | os.PathLike[str]) -> dict[str, Any] | None:
+    path = Path(directory) / META_FILE
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ResultsDirError(f"{path}: unreadable run record ({exc})") from None
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def _nearest_existing(path: Path) -> Path:
+    path = path.absolute()
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def check_writable_dir(path: Path) -> None:
+    """Create ``path`` if needed; raise ResultsDirError if it is a file or not writable."""
+    if path.exists() and not path.is_dir():
+        raise ResultsDirError(f"output path {path} exists and is not a directory")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as exc:
+        raise ResultsDirError(f"output directory {path} is not writable: {exc.strerror}") from None
+
+
+class ResultsDir:
+    """A results directory bound to one scenario configuration; rows kept in memory."""
+
+    def __init__(self, path: Path, meta: dict[str, Any], rows: list[Row]) -> None:
+        self.path = path
+        self.meta = meta
+        self.rows = rows
+
+    @staticmethod
+    def check(path: str | os.PathLike[str], scenario: Scenario) -> dict[str, Any] | None:
+        """Raise ResultsDirError unless ``path`` can take ``scenario``'s results; writes nothing.
+
+        Refused: a file, an unwritable place, a non-empty directory that is not a results
+        directory, or one recorded for another scenario or configuration. Returns the run
+        record of a directory to resume, else None.
+        """
+        path = Path(path)
+        target = _nearest_existing(path)
+        if not target.is_dir():
+            raise ResultsDirError(f"output path {target} exists and is not a directory")
+        if not os.access(target, os.W_OK | os.X_OK):
+            raise ResultsDirError(f"output directory {target} is not writable")
+        if target != path.absolute() or not any(path.iterdir()):
+            return None
+        meta = read_meta(path)
+        if meta is None:
+            raise ResultsDirError(
+                f"{path} is not empty and holds no {META_FILE}; refusing to write into it "
+                "(choose another --out)"
+            )
+        _check_same_run(path, meta, scenario.name, config_hash(scenario))
+        return meta
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str], scenario: Scenario) -> ResultsDir:
+        """Open ``path`` for ``scenario``: new, or resuming the same configuration."""
+        path = Path(path)
+        meta = cls.check(path, scenario)
+        if meta is not None:
+            return cls(path, meta, read_rows(path))
+        check_writable_dir(path)
+        digest = config_hash(scenario)
+        meta = {
+            "format": 1,
+            "scenario": scenario.name,
+            "config_hash": digest,
+            "config": scenario.to_dict(),
+            "provenance": provenance(digest),
+            "created": _now(),
+            "status": "new",
+            "completed": [],
+        }
+        return cls(path, meta, [])
+
+    @property
+    def completed(self) -> set[tuple[str, int]]:
+        return {(str(label), int(seed)) for label, seed in self.meta.get("completed", [])}
+
+    def replace_unit(self, learner: str, seed: int, rows: list[Row]) -> None:
+        """Set the rows of one (learner, seed) unit (dropping a previous partial attempt)."""
+        kept = [r for r in self.rows if (r.get("learner"), r.get("seed")) != (learner, seed)]
+        self.rows = kept + rows
+
+    def mark_complete(self, learner: str, seed: int) -> None:
+        if (learner, seed) not in self.completed:
+            self.meta["completed"] = [*self.meta.get("completed", []), [learner, seed]]
+
+    def save(self, status: str | None = None) -> None:
+        """Rewrite the rows and run.json atomically."""
+        if status is not None:
+            self.meta["status"] = status
+        self.meta["updated"] = _now()
+        write_rows(self.path, self.rows)
+        atomic.write_text(self.path / META_FILE, json.dumps(self.meta, indent=2) + "\n")
+
+
+def _check_same_run(path: Path, meta: dict[str, Any], name: str, digest: str) -> None:
+    if meta.get("scenario") != name:
+        raise ResultsDirError(
+            f"{path} holds results of scenario {meta.get('scenario')!r}, not {name!r}; "
+            "choose another --out"
+        )
+    if meta.get("config_hash") != digest:
+        raise ResultsDirError(
+            f"{path} holds results of scenario {name!r} with another configuration "
+            f"(config hash {str(meta.get('config_hash'))[:12]}…, now {digest[:12]}…); "
+            "choose another --out to keep both"
+        )

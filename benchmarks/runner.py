@@ -1,0 +1,197 @@
+"""Train every (learner, seed) of a scenario and record each evaluation as a tidy row.
+
+The training loop itself is ``agents.train.train`` (docs/CONTRACTS.md); this module only
+builds its configs, turns its ``EvalRecord`` callbacks into rows, saves after every
+evaluation (so a crash keeps all finished evaluations), skips units a previous attempt
+finished (resume), and stops cleanly on Ctrl-C / SIGTERM.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from types import FrameType
+from typing import Any
+
+from benchmarks import results
+from benchmarks.results import ResultsDir
+from benchmarks.scenario import LearnerEntry, Scenario, config_hash
+
+TrainFn = Callable[..., Any]
+"""``train(cfg, callback=..., should_stop=...)`` as in agents.train."""
+ConfigFactory = Callable[..., Any]
+
+
+class StopFlag:
+    """Set by the first Ctrl-C (training stops after the current step); a second Ctrl-C
+    raises KeyboardInterrupt at once, for a learner that does not poll ``should_stop``."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def is_set(self) -> bool:
+        return self._event.is_set()
+
+    def set(self) -> None:
+        self._event.set()
+
+    def handle(self, signum: int, frame: FrameType | None) -> None:
+        if self._event.is_set():
+            raise KeyboardInterrupt
+        self._event.set()
+        print(
+            "\nstopping after the current step (Ctrl-C again to abort now)…",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    @contextmanager
+    def installed(self) -> Iterator[StopFlag]:
+        """Route SIGINT/SIGTERM to :meth:`handle` while the block runs (main thread only)."""
+        if threading.current_thread() is not threading.main_thread():
+            yield self
+            return
+        previous = {s: signal.signal(s, self.handle) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield self
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+
+@dataclass
+class Outcome:
+    """How a run ended."""
+
+    interrupted: bool
+    """True when stopped by Ctrl-C / SIGTERM before every unit finished."""
+    units_done: int
+    """(learner, seed) units finished, including ones finished by an earlier attempt."""
+    units_total: int
+
+
+class TrainerUnavailable(RuntimeError):
+    """agents.train cannot be imported."""
+
+
+def load_trainer() -> tuple[TrainFn, ConfigFactory]:
+    """``agents.train.train`` and ``TrainConfig``, or TrainerUnavailable saying why not."""
+    try:
+        from agents.train import TrainConfig, train
+    except ImportError as exc:
+        raise TrainerUnavailable(
+            f"the learners are not importable (agents.train: {exc}); run from a checkout "
+            "with agents/ and its dependencies installed"
+        ) from exc
+    return train, TrainConfig
+
+
+def make_config(factory: ConfigFactory, scenario: Scenario, entry: LearnerEntry, seed: int):
+    return factory(
+        env_id=scenario.env_id,
+        env_overrides=dict(scenario.env_overrides),
+        learner=entry.name,
+        learner_params=dict(entry.params),
+        steps=scenario.steps,
+        eval_interval=scenario.eval_interval,
+        eval_episodes=scenario.eval_episodes,
+        seed=seed,
+        num_envs=scenario.num_envs,
+    )
+
+
+class _Progress:
+    """tqdm over all units' steps; advanced at each evaluation (the only callback we get)."""
+
+    def __init__(self, total: int, initial: int, enabled: bool) -> None:
+        from tqdm import tqdm
+
+        # initial: steps of units finished before a resume, so they do not distort the ETA
+        self.bar = tqdm(
+            total=total, initial=initial, unit="step", disable=not enabled, dynamic_ncols=True
+        )
+
+    def unit(self, label: str, seed: int) -> None:
+        self.bar.set_description(f"{label} seed {seed}")
+
+    def advance(self, n: int) -> None:
+        if n > 0:
+            self.bar.update(n)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def run_scenario(
+    scenario: Scenario,
+    store: ResultsDir,
+    train_fn: TrainFn,
+    config_factory: ConfigFactory,
+    stop: StopFlag,
+    progress: bool = True,
+) -> Outcome:
+    """Train the scenario's units not yet completed in ``store``; rows are saved as they come."""
+    units = [(e, s) for e in scenario.learners for s in scenario.seeds]
+    prov = results.provenance(config_hash(scenario))
+    finished = sum((e.label, s) in store.completed for e, s in units)
+    bar = _Progress(len(units) * scenario.steps, finished * scenario.steps, progress)
+    done = 0
+    try:
+        for entry, seed in units:
+            if stop.is_set():
+                break
+            if (entry.label, seed) not in store.completed:
+                bar.unit(entry.label, seed)
+                args = (scenario, entry, seed, store, train_fn, config_factory, stop, bar, prov)
+                if not _run_unit(*args):
+                    break
+                store.mark_complete(entry.label, seed)
+                store.save("running")
+            done += 1
+    except KeyboardInterrupt:
+        stop.set()
+    except BaseException:
+        store.save("failed")
+        raise
+    finally:
+        bar.close()
+    interrupted = done < len(units)
+    store.save("interrupted" if interrupted else "complete")
+    return Outcome(interrupted, done, len(units))
+
+
+def _run_unit(
+    scenario: Scenario,
+    entry: LearnerEntry,
+    seed: int,
+    store: ResultsDir,
+    train_fn: TrainFn,
+    config_factory: ConfigFactory,
+    stop: StopFlag,
+    bar: _Progress,
+    prov: dict[str, str],
+) -> bool:
+    """Train one (learner, seed); True when it ran to the end (not stopped early)."""
+    unit_rows: list[results.Row] = []
+    last_step = 0
+
+    def callback(record: Any) -> None:
+        nonlocal last_step
+        row = results.record_to_row(scenario.name, entry.label, seed, record, prov)
+        unit_rows.append(row)
+        store.replace_unit(entry.label, seed, list(unit_rows))  # drops an older partial try
+        store.save("running")
+        bar.advance(int(record.step) - last_step)
+        last_step = int(record.step)
+
+    cfg = make_config(config_factory, scenario, entry, seed)
+    result = train_fn(cfg, callback=callback, should_stop=stop.is_set)
+    # TrainResult.stopped_early tells a stop after the last step (complete) from a real one.
+    complete = not getattr(result, "stopped_early", stop.is_set())
+    if complete:
+        bar.advance(scenario.steps - last_step)
+    return complete
