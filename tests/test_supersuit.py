@@ -22,6 +22,7 @@ def test_supersuit_vector_wrappers_run_across_episode_ends():
         actions = rng.integers(vec.action_space.n, size=vec.num_envs)
         obs, rewards, terms, truncs, _ = vec.step(actions)
         assert rewards.dtype == np.float32 and np.isfinite(rewards).all()
+        assert not terms.any()  # markets truncate, they never terminate
         assert ((obs >= -1) & (obs <= 1)).all()
         ends += int(truncs.all())
     assert ends == 2  # episodes of 10 steps end at steps 10 and 20, then restart
