@@ -6,14 +6,12 @@ whole allowed list; values are type-checked against the field annotation.
 
 from __future__ import annotations
 
-import ast
 import dataclasses
 import difflib
-import inspect
-import itertools
 import math
-import textwrap
 from typing import Any, TypeVar
+
+from marec_env.config import _field_docs
 
 P = TypeVar("P")
 
@@ -77,12 +75,6 @@ def field_docs(cls: type) -> dict[str, str]:
     """Field name → its attribute docstring, read from the class source (bases included)."""
     docs: dict[str, str] = {}
     for klass in reversed(cls.__mro__):
-        if not dataclasses.is_dataclass(klass):
-            continue
-        tree = ast.parse(textwrap.dedent(inspect.getsource(klass)))
-        body = tree.body[0].body  # type: ignore[attr-defined]
-        for node, nxt in itertools.pairwise(body):
-            named = isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)
-            if named and isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant):
-                docs[node.target.id] = " ".join(str(nxt.value.value).split())
+        if dataclasses.is_dataclass(klass) and klass.__dataclass_fields__:
+            docs.update(_field_docs(klass))  # the env's reader, one class at a time
     return docs

@@ -134,6 +134,7 @@ def _update_users(m: Market, current: np.ndarray, consumed: np.ndarray, gained) 
     sess.clicks += hit
     sess.misses = np.where(hit, 0, sess.misses + 1)
     sess.last_clicked = hit
+    sess.last_topic = np.where(hit, m.catalog.main_topic[np.maximum(consumed, 0)], sess.last_topic)
 
 
 def _learn(m: Market, page: Page, shown, click_onehot, current) -> None:

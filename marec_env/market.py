@@ -139,6 +139,10 @@ class Market:
             ).astype(np.float32),
             cand_clicks=self.item_clicks[rows, self.cand_items].astype(np.float32),
             cand_valid=self.cand_valid,
+            cand_impressions=self.item_impressions[rows, self.cand_items].astype(np.float32),
+            cand_overlap=self._overlap(),
+            cand_repeat_topic=self.catalog.main_topic[self.cand_items]
+            == s.last_topic[:, None, None],
             session_steps=s.steps.astype(np.float32),
             session_clicks=s.clicks.astype(np.float32),
             last_clicked=s.last_clicked,
@@ -150,6 +154,14 @@ class Market:
         return build_observations(
             inputs, self.layout, cfg.patience, float(cfg.cold_start_window), cfg.max_cycles
         )
+
+    def _overlap(self) -> np.ndarray:
+        """(W, N, K) share of the other agents that also hold each candidate."""
+        items = self.cand_items
+        same = items[:, :, :, None, None] == items[:, None, None, :, :]
+        held_by = same.any(axis=4)  # (W, N, K, N'): agent N' holds my candidate k
+        others = held_by.sum(axis=3) - 1
+        return (others / max(self.n_agents - 1, 1)).astype(np.float32)
 
     def action_masks(self) -> np.ndarray:
         """(W, N, n_actions) int8: real candidates; all ones when an agent has none."""

@@ -27,12 +27,16 @@ class MarketEnv(ParallelEnv):
     choice model over hidden utilities, and the backbones learn from the feedback.
 
     ## Observation
-    ``Box(-1, 1, (4K + 7 + N,), float32)``, identical for every agent. Parts (see
-    ``obs_layout``): ``cand_score`` tanh of the backbone score of each candidate (best first;
-    −1 for fillers), ``cand_age`` item age / ``cold_start_window`` capped at 1, ``cand_popularity``
-    log clicks, ``cand_valid`` 1 for a real candidate, ``user`` session length, clicks, last page
-    clicked, misses / patience, ``agent`` last-step slot share and clicks plus a one-hot agent
-    id, ``time`` t / ``max_cycles``. With ``observation="dict"``:
+    ``Box(-1, 1, (7K + 7 + N,), float32)``, identical for every agent. Parts (see
+    ``obs_layout``), K values each for the agent's candidates, best first:
+    ``cand_score`` tanh of the backbone score (−1 for fillers), ``cand_age`` item age /
+    ``cold_start_window`` capped at 1, ``cand_popularity`` log clicks, ``cand_valid`` 1 for a
+    real candidate, ``cand_ctr`` the item's smoothed click-through rate in this market,
+    ``cand_overlap`` the share of other agents that also hold the item (a duplicate wastes a
+    slot), ``cand_repeat_topic`` 1 if its genre is the one the user just consumed (fatigue).
+    Then ``user`` session length, clicks, last page clicked, misses / patience; ``agent``
+    last-step slot share and clicks plus a one-hot agent id; ``time`` t / ``max_cycles``.
+    With ``observation="dict"``:
     ``Dict(observation=Box, action_mask=Box(0, 1, (n_actions,), int8))``.
 
     ## Action
@@ -53,6 +57,13 @@ class MarketEnv(ParallelEnv):
     Every agent, every step, the same numeric keys: ``INFO_KEYS`` (own/team reward, clicks,
     slot share, revenue, payment, CTR, engagement, NDCG@S, diversity, coverage, novelty,
     exposure Gini, cold-start exposure, welfare, backbone id).
+
+    ## Rendering
+    ``render_mode="ansi"`` returns one line (step, user, the page as item@agent with the click
+    starred, running slot shares); ``"rgb_array"`` a (270, 480, 3) uint8 picture (slots framed
+    in the owning agent's colour and filled with the item's topic mix, the click outlined in
+    white, the user's topic tastes, running slot shares); ``"human"`` prints the ansi line
+    every step (no window: these envs run headless).
 
     ## Arguments
     ``MarketEnv(config)`` with a :class:`~marec_env.config.MarketConfig`; normally built by

@@ -25,6 +25,9 @@ class ObservationLayout:
             "cand_age": k,
             "cand_popularity": k,
             "cand_valid": k,
+            "cand_ctr": k,
+            "cand_overlap": k,
+            "cand_repeat_topic": k,
             "user": len(USER_FEATURES),
             "agent": len(AGENT_FEATURES) + self.n_agents,
             "time": 1,
@@ -48,6 +51,9 @@ class ObservationInputs:
     cand_age_steps: np.ndarray
     cand_clicks: np.ndarray
     cand_valid: np.ndarray
+    cand_impressions: np.ndarray
+    cand_overlap: np.ndarray
+    cand_repeat_topic: np.ndarray
     session_steps: np.ndarray
     session_clicks: np.ndarray
     last_clicked: np.ndarray
@@ -69,6 +75,7 @@ def build_observations(
     score = np.where(inputs.cand_valid, np.tanh(inputs.cand_score), -1.0)
     age = np.minimum(inputs.cand_age_steps / age_scale, 1.0)
     popularity = np.minimum(np.log1p(inputs.cand_clicks) / np.log(101.0), 1.0)
+    ctr = (inputs.cand_clicks + 1.0) / (inputs.cand_impressions + 2.0)
     user = np.stack(
         [
             np.minimum(inputs.session_steps / horizon, 1.0),
@@ -94,6 +101,9 @@ def build_observations(
             age,
             popularity,
             inputs.cand_valid.astype(np.float32),
+            ctr,
+            inputs.cand_overlap,
+            inputs.cand_repeat_topic.astype(np.float32),
             np.broadcast_to(user[:, None, :], (w, n, user.shape[1])),
             agent,
             np.broadcast_to(time[:, None, None], (w, n, 1)),

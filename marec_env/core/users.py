@@ -51,6 +51,8 @@ class Sessions:
     """(W,) int64 clicks in this session."""
     last_clicked: np.ndarray
     """(W,) bool whether the previous page got a click."""
+    last_topic: np.ndarray
+    """(W,) int64 main topic of the last item consumed this session (-1: none yet)."""
 
     @classmethod
     def empty(cls, num_worlds: int) -> Sessions:
@@ -61,6 +63,7 @@ class Sessions:
             steps=np.zeros(num_worlds, np.int64),
             clicks=np.zeros(num_worlds, np.int64),
             last_clicked=np.zeros(num_worlds, bool),
+            last_topic=np.full(num_worlds, -1, np.int64),
         )
 
 
@@ -101,6 +104,7 @@ def start_sessions(
     sessions.steps[worlds] = 0
     sessions.clicks[worlds] = 0
     sessions.last_clicked[worlds] = False
+    sessions.last_topic[worlds] = -1
 
 
 def true_utility(
