@@ -44,7 +44,7 @@ from agents.maxplus import GRAPHS, CoordinationGraph, Message, max_plus
 from agents.params import check
 
 log = logging.getLogger("agents.maql")
-EDGE_STATES = ("none", "joint")
+EDGE_STATES = ("none", "contested", "joint")
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,7 @@ class MAQL(TabularIQL):
         super().__init__(info, params, rng)
         self.graph = CoordinationGraph(self.n_agents, params.graph)
         n_states = self.abstraction.n_states
-        edge_states = 1 if params.edge_state == "none" else n_states * n_states
+        edge_states = {"none": 1, "contested": 4, "joint": n_states * n_states}[params.edge_state]
         shape = (len(self.graph.edges), edge_states, info.n_actions, info.n_actions)
         self.q_edge = np.zeros(shape, dtype=np.float64)
         self.degree = np.array([max(len(nb), 1) for nb in self.graph.neighbours], np.float64)
@@ -96,6 +96,9 @@ class MAQL(TabularIQL):
         if self.params.edge_state == "none":
             return np.zeros(len(states), dtype=np.int64)
         i, j = self.graph.edges[e]
+        if self.params.edge_state == "contested":
+            top = self.abstraction.contested_top
+            return 2 * top(states[:, i]) + top(states[:, j])
         return states[:, i] * self.abstraction.n_states + states[:, j]
 
     def _pair_rows(self, states: np.ndarray) -> list[np.ndarray]:
