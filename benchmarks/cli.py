@@ -121,7 +121,22 @@ def finalize(store: ResultsDir) -> None:
     from benchmarks import plots  # matplotlib import: only when drawing
 
     summary.write(store.path, store.rows, store.meta)
-    plots.render_all(store.path, store.rows)
+    plots.render_all(store.path, store.rows, agent_labels=agent_labels(store.meta))
+
+
+def agent_labels(meta: dict[str, Any]) -> dict[str, str]:
+    """``recommender_i`` → ``recommender_i (kind)`` from the run's env config, when known."""
+    config = meta.get("config") or {}
+    try:
+        import marec_env
+
+        spec = marec_env.get_spec(config.get("env_id", ""))
+        if not spec.market:
+            return {}
+        kinds = spec.config(**(config.get("env_overrides") or {})).backbones
+    except (ImportError, ValueError, TypeError):
+        return {}
+    return {f"recommender_{i}": f"recommender_{i} ({kind})" for i, kind in enumerate(kinds)}
 
 
 def _train(scenario: Scenario, out: Path, progress: bool, report: bool) -> int:

@@ -262,8 +262,27 @@ PLOTS: dict[str, PlotSpec] = {
 }
 
 
-def render_all(directory: str | os.PathLike[str], rows: list[Row], seed: int = 0) -> list[Path]:
-    """Draw every plot that has data into DIR/plots and write DIR/report.md."""
+def with_agent_labels(rows: list[Row], labels: dict[str, str]) -> list[Row]:
+    """Rows whose per-agent columns name the agent as ``labels`` says (for legends)."""
+
+    def rename(column: str) -> str:
+        key, _, agent = column.rpartition("/")
+        return f"{key}/{labels[agent]}" if key and agent in labels else column
+
+    return [{rename(c): v for c, v in row.items()} for row in rows]
+
+
+def render_all(
+    directory: str | os.PathLike[str],
+    rows: list[Row],
+    seed: int = 0,
+    agent_labels: dict[str, str] | None = None,
+) -> list[Path]:
+    """Draw every plot that has data into DIR/plots and write DIR/report.md.
+
+    ``agent_labels`` maps agent ids to legend names, e.g. ``recommender_0 (cf)``."""
+    if agent_labels:
+        rows = with_agent_labels(rows, agent_labels)
     directory = Path(directory)
     (directory / PLOT_DIR).mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
