@@ -6,7 +6,13 @@ Following Kok & Vlassis (2006), the joint Q-function is a sum of local and pairw
 
 q_i is agent i's own table (the same state abstraction as IQL); q_ij is a payoff table for a
 pair of agents that contend for the page. ``edge_state="none"`` shares one q_ij(a_i, a_j)
-over all states; ``"joint"`` indexes it by the pair of abstract states s_ij = (s_i, s_j).
+over all states; ``"contested"`` (the default) indexes it by s_ij = (is i's rank-0 candidate
+held by another agent too, is j's) — the 4 situations in which two agents may put the same
+item on the page, where the duplicate leaves a slot empty; ``"joint"`` by the pair of abstract
+states s_ij = (s_i, s_j) (|S|² rows: far too many to learn in a short run). ``edge_ranks``
+lumps the actions into candidate-rank classes (default: rank 0, rank 1, lower) so that each
+q_ij has 4 × 3 × 3 entries on the market envs and learns from few samples; on the matrix game
+(3 actions, constant state) it is the full 3 × 3 table.
 Agent k's share of Q is Q_k = q_k + ½ Σ_{j∈Γ(k)} q_kj, so Q = Σ_k Q_k, and each agent keeps
 its own reward — the *agent-based* update::
 
@@ -57,8 +63,12 @@ class MAQLParams(IQLParams):
     """Max-plus rounds per action selection (exact after 1 round on a single edge)."""
     normalise: bool = True
     """Subtract each message's mean (keeps messages bounded on graphs with cycles)."""
-    edge_state: str = "none"
+    edge_state: str = "contested"
     """Pair payoff q_ij indexed by ``none`` (no state) or ``joint`` (s_i, s_j)."""
+    edge_ranks: int = 2
+    """Action classes of q_ij: the candidate ranks 0 … ``edge_ranks`` − 1 one class each, all
+    lower ranks (any bid level) one more class; 0: every action its own class. A class pair's
+    payoff is shared by its action pairs (max-plus sees the expanded A × A table)."""
     log_messages: int = 64
     """How many of the latest messages ``message_log`` keeps (0: none)."""
 
@@ -68,6 +78,7 @@ class MAQLParams(IQLParams):
         check(self.rounds >= 1, "MAQLParams", "rounds", self.rounds, "an int >= 1")
         check(self.edge_state in EDGE_STATES, "MAQLParams", "edge_state", self.edge_state,
               str(list(EDGE_STATES)))  # fmt: skip
+        check(self.edge_ranks >= 0, "MAQLParams", "edge_ranks", self.edge_ranks, "an int >= 0")
         check(self.log_messages >= 0, "MAQLParams", "log_messages", self.log_messages, ">= 0")
 
 
@@ -82,7 +93,9 @@ class MAQL(TabularIQL):
         self.graph = CoordinationGraph(self.n_agents, params.graph)
         n_states = self.abstraction.n_states
         edge_states = {"none": 1, "contested": 4, "joint": n_states * n_states}[params.edge_state]
-        shape = (len(self.graph.edges), edge_states, info.n_actions, info.n_actions)
+        self._cls = _action_classes(info, params.edge_ranks)
+        n_cls = int(self._cls.max()) + 1
+        shape = (len(self.graph.edges), edge_states, n_cls, n_cls)
         self.q_edge = np.zeros(shape, dtype=np.float64)
         self.degree = np.array([max(len(nb), 1) for nb in self.graph.neighbours], np.float64)
         self.floats = 0
@@ -102,7 +115,9 @@ class MAQL(TabularIQL):
         return states[:, i] * self.abstraction.n_states + states[:, j]
 
     def _pair_rows(self, states: np.ndarray) -> list[np.ndarray]:
-        return [self.q_edge[e][self._edge_index(states, e)] for e in range(len(self.graph.edges))]
+        cls = self._cls
+        return [self.q_edge[e][self._edge_index(states, e)][:, cls][:, :, cls]
+                for e in range(len(self.graph.edges))]  # fmt: skip
 
     def _greedy(self, states: np.ndarray, masks: np.ndarray) -> np.ndarray:
         result = max_plus(self._rows(states), self._pair_rows(states), self.graph, masks,
@@ -119,7 +134,8 @@ class MAQL(TabularIQL):
     def _values(self, states: np.ndarray, actions: np.ndarray) -> np.ndarray:
         value = super()._values(states, actions)  # q_k(s_k, a_k), a fresh array
         for e, (i, j) in enumerate(self.graph.edges):
-            half = 0.5 * self.q_edge[e][self._edge_index(states, e), actions[:, i], actions[:, j]]
+            ci, cj = self._cls[actions[:, i]], self._cls[actions[:, j]]
+            half = 0.5 * self.q_edge[e][self._edge_index(states, e), ci, cj]
             value[:, i] += half
             value[:, j] += half
         return value
@@ -128,7 +144,7 @@ class MAQL(TabularIQL):
         value = super()._uniform_values(states, masks)
         for e, (i, j) in enumerate(self.graph.edges):
             both = masks[:, i, :, None] & masks[:, j, None, :]
-            rows = self.q_edge[e][self._edge_index(states, e)]
+            rows = self.q_edge[e][self._edge_index(states, e)][:, self._cls][:, :, self._cls]
             mean = np.where(both, rows, 0.0).sum((1, 2)) / np.maximum(both.sum((1, 2)), 1)
             value[:, i] += 0.5 * mean
             value[:, j] += 0.5 * mean
@@ -139,8 +155,8 @@ class MAQL(TabularIQL):
         for e, (i, j) in enumerate(self.graph.edges):
             step = delta[:, i] / self.degree[i] + delta[:, j] / self.degree[j]
             flat = np.ravel_multi_index(
-                (np.full(len(states), e), self._edge_index(states, e), actions[:, i],
-                 actions[:, j]), self.q_edge.shape,
+                (np.full(len(states), e), self._edge_index(states, e),
+                 self._cls[actions[:, i]], self._cls[actions[:, j]]), self.q_edge.shape,
             )  # fmt: skip
             averaged_step(self.q_edge, flat, step, self.params.alpha)
 
@@ -157,3 +173,16 @@ class MAQL(TabularIQL):
     def _set_arrays(self, arrays: dict[str, Any]) -> None:
         super()._set_arrays(arrays)
         self.q_edge = np.array(arrays["q_edge"], dtype=np.float64)
+
+
+def _action_classes(info: EnvInfo, edge_ranks: int) -> np.ndarray:
+    """(A,) class of each action in q_ij: min(candidate rank, edge_ranks); identity if 0."""
+    actions = np.arange(info.n_actions, dtype=np.int64)
+    if edge_ranks == 0:
+        return actions
+    k = info.n_actions
+    if info.obs_layout is not None and "cand_valid" in info.obs_layout:
+        part = info.obs_layout["cand_valid"]
+        k = max(part.stop - part.start, 1)
+    rank = actions // max(info.n_actions // k, 1)  # auctions: action = rank · levels + level
+    return np.minimum(rank, edge_ranks)

@@ -69,3 +69,26 @@ def test_maql_without_edges_replays_iql_on_the_market(num_envs: int) -> None:
         assert np.array_equal(a_iql, a_maql)
         assert np.array_equal(iql.q, maql.q)
     assert np.count_nonzero(iql.q.any(axis=2)) >= 4  # it really visited several states
+
+
+def test_maql_contested_edge_state_reads_the_rank0_overlap_bit() -> None:
+    env_id = "marec/coop-slate-v0"
+    env = open_env(env_id, tiny(env_id), 3)
+    maql = make_learner("maql", env.info, {}, np.random.default_rng(0))
+    n_agents = len(env.info.agents)
+    assert maql.q_edge.shape == (n_agents * (n_agents - 1) // 2, 4, 3, 3)  # s_ij × rank classes
+    overlap = env.info.obs_layout["cand_overlap"].start
+    batch = env.reset(seed=3)
+    seen = set()
+    for _ in range(30):
+        states = maql.abstraction.encode(batch.obs)
+        assert np.array_equal(maql.abstraction.contested_top(states), batch.obs[..., overlap] > 0)
+        for e, (i, j) in enumerate(maql.graph.edges):
+            want = 2 * (batch.obs[:, i, overlap] > 0) + (batch.obs[:, j, overlap] > 0)
+            assert np.array_equal(maql._edge_index(states, e), want)
+            seen.update(want.tolist())
+        batch, _, _ = train_step(env, maql, batch)
+    assert len(seen) >= 2  # both contested and uncontested pairs occur
+    pair = maql._pair_rows(states)[0]  # (B, A, A) expanded from the 3 × 3 class table
+    assert pair.shape == (3, env.info.n_actions, env.info.n_actions)
+    assert np.array_equal(pair[:, 3, 5], pair[:, 2, 7])  # ranks >= 2 share one class
