@@ -88,13 +88,15 @@ def advance(m: Market, actions: np.ndarray) -> StepResult:
     _update_users(m, current, consumed, gained)
     _learn(m, page, shown, click_onehot, current)
     n_avail = m.n_available
-    info = _metrics(m, page, shown, utility, probs, clicked, gained, diversity, current, n_avail)
+    young = shown & ((m.t[:, None] - cat.release_time[item]) < cfg.cold_start_window)
+    info = _metrics(
+        m, page, shown, young, utility, probs, clicked, gained, diversity, current, n_avail
+    )
     info.update(own_reward=own, revenue=revenue, payment=payment, team_reward=team)
 
     owned_shown = owned & shown[:, None, :]
     slots = owned_shown.sum(axis=2)
     agent_clicks = (owned_shown & click_onehot[:, None, :]).sum(axis=2)
-    young = (m.t[:, None] - cat.release_time[item]) < cfg.cold_start_window
     owned_young = owned_shown & young[:, None, :]
     info.update(
         cold_slots=owned_young.sum(axis=2),
@@ -182,13 +184,12 @@ def _ideal_relevance(m: Market, current: np.ndarray, n_avail: np.ndarray) -> np.
 
 
 def _metrics(
-    m: Market, page, shown, utility, probs, clicked, gained, diversity, current, n_avail
+    m: Market, page, shown, young, utility, probs, clicked, gained, diversity, current, n_avail
 ) -> dict[str, np.ndarray]:
-    cfg, cat = m.config, m.catalog
+    cfg = m.config
     m.exposure.add(page.item)
     relevance = np.where(shown, _sigmoid(cfg.utility_scale * utility), 0.0)
     item = np.where(shown, page.item, 0)
-    age = m.t[:, None] - cat.release_time[item]
     n_shown = np.maximum(shown.sum(axis=1), 1)
     clicks_total = m.clicks_total[:, None]
     share = (m.item_clicks[m._worlds[:, None], item] + 1.0) / (clicks_total + n_avail[:, None])
@@ -201,7 +202,7 @@ def _metrics(
         "coverage": m.exposure.coverage(n_avail),
         "novelty": novelty / np.log2(clicks_total[:, 0] + n_avail + 1.0),
         "exposure_gini": m.exposure.gini(n_avail),
-        "cold_start_exposure": (shown & (age < cfg.cold_start_window)).sum(axis=1) / cfg.slots,
+        "cold_start_exposure": young.sum(axis=1) / cfg.slots,
         "welfare": -np.log(np.maximum(probs[:, -1], 1e-12)),
     }
 

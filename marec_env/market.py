@@ -152,7 +152,7 @@ class Market:
             t=self.t.astype(np.float32),
         )
         return build_observations(
-            inputs, self.layout, cfg.patience, float(cfg.cold_start_window), cfg.max_cycles
+            inputs, cfg.patience, float(cfg.cold_start_window), cfg.max_cycles
         )
 
     def _overlap(self) -> np.ndarray:

@@ -65,12 +65,12 @@ class ObservationInputs:
 
 def build_observations(
     inputs: ObservationInputs,
-    layout: ObservationLayout,
     patience: int,
     age_scale: float,
     horizon: int,
 ) -> np.ndarray:
-    """(W, N, obs_dim) float32; one concatenate, every feature squashed into [-1, 1]."""
+    """(W, N, obs_dim) float32 in the order of :class:`ObservationLayout`; one concatenate,
+    every feature squashed into [-1, 1]."""
     w, n, _ = inputs.cand_score.shape
     score = np.where(inputs.cand_valid, np.tanh(inputs.cand_score), -1.0)
     age = np.minimum(inputs.cand_age_steps / age_scale, 1.0)

@@ -64,14 +64,13 @@ class VectorMarketEnv:
             final = obs.copy()
             self.market.reset_worlds(done)
             obs = self.market.observations()
-        n = self.config.n_agents
         infos = {
             a: {**{k: v[:, i] for k, v in result.info.items()}, "final_observation": final[:, i]}
             for i, a in enumerate(self.possible_agents)
         }
         rewards = {a: result.rewards[:, i] for i, a in enumerate(self.possible_agents)}
         terminations = {a: np.zeros(self.num_envs, bool) for a in self.possible_agents}
-        truncations = {a: result.truncated.copy() for a in self.possible_agents[:n]}
+        truncations = {a: result.truncated.copy() for a in self.possible_agents}
         return self._split(obs), rewards, terminations, truncations, infos
 
     def _joint(self, actions: dict[str, Any] | np.ndarray) -> np.ndarray:
