@@ -40,7 +40,7 @@ import numpy as np
 from agents.base import EnvInfo, LearnerError
 from agents.params import check
 
-BEST_BY_PARTS = ("cand_popularity", "cand_ctr", "cand_score", "cand_age")
+BEST_BY_PARTS = ("cand_popularity", "cand_ctr", "cand_overlap", "cand_score", "cand_age")
 
 
 @dataclass(frozen=True)

@@ -94,8 +94,12 @@ class TabularIQL(BaseLearner):
         return linear_schedule(p.epsilon_start, p.epsilon_end, p.epsilon_decay_steps,
                                self.steps_seen)  # fmt: skip
 
+    def _encode(self, obs: np.ndarray) -> np.ndarray:
+        """(B, N) abstract states of a batch of observations (MAQ-L appends pair states)."""
+        return self.abstraction.encode(obs)
+
     def act(self, batch: Batch, explore: bool = True) -> np.ndarray:
-        states = self.abstraction.encode(batch.obs)
+        states = self._encode(batch.obs)
         greedy = self._greedy(states, batch.masks)
         if not explore:
             return greedy
@@ -126,8 +130,8 @@ class TabularIQL(BaseLearner):
         return done
 
     def _td_update(self, tr: Transition) -> int:
-        states = self.abstraction.encode(tr.obs)
-        next_states = self.abstraction.encode(tr.next_obs)
+        states = self._encode(tr.obs)
+        next_states = self._encode(tr.next_obs)
         best_next = self._greedy(next_states, tr.next_masks)
         v_next = self._values(next_states, best_next)
         if self.params.target == "sarsa":

@@ -6,12 +6,17 @@ Following Kok & Vlassis (2006), the joint Q-function is a sum of local and pairw
 
 q_i is agent i's own table (the same state abstraction as IQL); q_ij is a payoff table for a
 pair of agents that contend for the page. ``edge_state="none"`` shares one q_ij(a_i, a_j)
-over all states; ``"contested"`` (the default) indexes it by s_ij = (is i's rank-0 candidate
+over all states; ``"collide"`` (the default on the markets) by which of i's and j's top
+``edge_ranks`` candidates are the same item (bit c·R + c' for i's rank c = j's rank c', read
+from the shared ``cand_rival_rank`` board: exactly the action pairs that would show one item
+twice and waste a slot); ``"contested"`` by s_ij = (is i's rank-0 candidate
 held by another agent too, is j's) — the 4 situations in which two agents may put the same
 item on the page, where the duplicate leaves a slot empty; ``"joint"`` by the pair of abstract
 states s_ij = (s_i, s_j) (|S|² rows: far too many to learn in a short run). ``edge_ranks``
 lumps the actions into candidate-rank classes (default: rank 0, rank 1, lower) so that each
-q_ij has 4 × 3 × 3 entries on the market envs and learns from few samples; on the matrix game
+q_ij has 16 × 3 × 3 entries (``collide``) on the market envs and learns from few samples.
+The board makes the pair term strictly more informed than either agent's own state, which
+only says whether *some* agent holds its candidate: that is what the edges add. On the matrix game
 (3 actions, constant state) it is the full 3 × 3 table.
 Agent k's share of Q is Q_k = q_k + ½ Σ_{j∈Γ(k)} q_kj, so Q = Σ_k Q_k, and each agent keeps
 its own reward — the *agent-based* update::
@@ -44,13 +49,13 @@ from typing import Any
 
 import numpy as np
 
-from agents.base import EnvInfo
+from agents.base import EnvInfo, LearnerError
 from agents.iql import IQLParams, TabularIQL, averaged_step
 from agents.maxplus import GRAPHS, CoordinationGraph, Message, max_plus
 from agents.params import check
 
 log = logging.getLogger("agents.maql")
-EDGE_STATES = ("none", "contested", "joint")
+EDGE_STATES = ("auto", "none", "contested", "collide", "joint")
 
 
 @dataclass(frozen=True)
@@ -63,8 +68,11 @@ class MAQLParams(IQLParams):
     """Max-plus rounds per action selection (exact after 1 round on a single edge)."""
     normalise: bool = True
     """Subtract each message's mean (keeps messages bounded on graphs with cycles)."""
-    edge_state: str = "contested"
-    """Pair payoff q_ij indexed by ``none`` (no state) or ``joint`` (s_i, s_j)."""
+    edge_state: str = "auto"
+    """State of the pair payoff q_ij: ``collide`` (which of the two agents' top ranks hold
+    the same item, read from the ``cand_rival_rank`` board), ``contested`` (the two rank-0
+    overlap bits), ``none`` (no state), ``joint`` (s_i, s_j); ``auto``: ``collide`` where the
+    env has the board, else ``contested``."""
     edge_ranks: int = 2
     """Action classes of q_ij: the candidate ranks 0 … ``edge_ranks`` − 1 one class each, all
     lower ranks (any bid level) one more class; 0: every action its own class. A class pair's
@@ -92,8 +100,11 @@ class MAQL(TabularIQL):
         super().__init__(info, params, rng)
         self.graph = CoordinationGraph(self.n_agents, params.graph)
         n_states = self.abstraction.n_states
-        edge_states = {"none": 1, "contested": 4, "joint": n_states * n_states}[params.edge_state]
         self._cls = _action_classes(info, params.edge_ranks)
+        self.edge_state = _resolve_edge_state(info, params.edge_state)
+        self._board = _board(info, params) if self.edge_state == "collide" else None
+        edge_states = {"none": 1, "contested": 4, "joint": n_states * n_states,
+                       "collide": 2 ** (params.edge_ranks**2)}[self.edge_state]  # fmt: skip
         n_cls = int(self._cls.max()) + 1
         shape = (len(self.graph.edges), edge_states, n_cls, n_cls)
         self.q_edge = np.zeros(shape, dtype=np.float64)
@@ -104,12 +115,25 @@ class MAQL(TabularIQL):
     def _groups(self) -> list[list[int]]:
         return self.graph.components  # explore the joint action of agents that coordinate
 
+    def _encode(self, obs: np.ndarray) -> np.ndarray:
+        """(B, N + E): the agents' abstract states, then (``collide``) each edge's pair state."""
+        local = super()._encode(obs)
+        if self._board is None or not self.graph.edges:
+            return local
+        codes = [self._board.code(obs, i, j) for i, j in self.graph.edges]
+        return np.concatenate([local, np.stack(codes, axis=-1).reshape(len(local), -1)], axis=1)
+
+    def _rows(self, states: np.ndarray) -> np.ndarray:
+        return super()._rows(states[:, : self.n_agents])
+
     def _edge_index(self, states: np.ndarray, e: int) -> np.ndarray:
         """(B,) row of q_edge[e] for each world."""
-        if self.params.edge_state == "none":
+        if self.edge_state == "none":
             return np.zeros(len(states), dtype=np.int64)
+        if self.edge_state == "collide":
+            return states[:, self.n_agents + e]
         i, j = self.graph.edges[e]
-        if self.params.edge_state == "contested":
+        if self.edge_state == "contested":
             top = self.abstraction.contested_top
             return 2 * top(states[:, i]) + top(states[:, j])
         return states[:, i] * self.abstraction.n_states + states[:, j]
@@ -151,7 +175,7 @@ class MAQL(TabularIQL):
         return value
 
     def _apply(self, states: np.ndarray, actions: np.ndarray, delta: np.ndarray) -> None:
-        super()._apply(states, actions, delta)  # q_k += α δ_k, exactly IQL's step
+        super()._apply(states[:, : self.n_agents], actions, delta)  # q_k += α δ_k, as IQL
         for e, (i, j) in enumerate(self.graph.edges):
             step = delta[:, i] / self.degree[i] + delta[:, j] / self.degree[j]
             flat = np.ravel_multi_index(
@@ -186,3 +210,43 @@ def _action_classes(info: EnvInfo, edge_ranks: int) -> np.ndarray:
         k = max(part.stop - part.start, 1)
     rank = actions // max(info.n_actions // k, 1)  # auctions: action = rank · levels + level
     return np.minimum(rank, edge_ranks)
+
+
+class _Board:
+    """Pair state of ``edge_state="collide"``, read from the ``cand_rival_rank`` board: bit
+    (c · R + c') is set when agent i's rank-c candidate is agent j's rank-c' candidate
+    (c, c' < R = ``edge_ranks``), i.e. when that action pair would show one item twice."""
+
+    def __init__(self, start: int, n_agents: int, candidates: int, ranks: int) -> None:
+        self.start, self.n_agents, self.k, self.ranks = start, n_agents, candidates, ranks
+
+    def code(self, obs: np.ndarray, i: int, j: int) -> np.ndarray:
+        code = np.zeros(obs.shape[0], dtype=np.int64)
+        for c in range(self.ranks):
+            held = obs[:, i, self.start + c * self.n_agents + j]  # 1 − rank / K, 0: not held
+            for c2 in range(self.ranks):
+                hit = np.abs(held - (1.0 - c2 / self.k)) < 0.5 / self.k
+                code |= hit.astype(np.int64) << (c * self.ranks + c2)
+        return code
+
+
+def _resolve_edge_state(info: EnvInfo, edge_state: str) -> str:
+    if edge_state != "auto":
+        return edge_state
+    has_board = info.obs_layout is not None and "cand_rival_rank" in info.obs_layout
+    return "collide" if has_board else "contested"
+
+
+def _board(info: EnvInfo, params: MAQLParams) -> _Board:
+    if info.obs_layout is None or "cand_rival_rank" not in info.obs_layout:
+        raise LearnerError(
+            f"maql: edge_state='collide' reads the cand_rival_rank part of the observation, "
+            f"and env {info.env_id!r} has none; use edge_state='contested' or 'none'"
+        )
+    part = info.obs_layout["cand_rival_rank"]
+    n_agents = len(info.agents)
+    k = (part.stop - part.start) // n_agents
+    if not 1 <= params.edge_ranks <= min(3, k):
+        raise LearnerError(f"maql: edge_state='collide' needs 1 <= edge_ranks <= "
+                           f"{min(3, k)}, got {params.edge_ranks}")  # fmt: skip
+    return _Board(part.start, n_agents, k, params.edge_ranks)

@@ -132,6 +132,7 @@ class Market:
         """(W, N, obs_dim) float32."""
         cfg, s = self.config, self.sessions
         rows = self._worlds[:, None, None]
+        overlap, rival_rank = self._rivals()
         inputs = ObservationInputs(
             cand_score=self.cand_scores,
             cand_age_steps=(
@@ -140,9 +141,10 @@ class Market:
             cand_clicks=self.item_clicks[rows, self.cand_items].astype(np.float32),
             cand_valid=self.cand_valid,
             cand_impressions=self.item_impressions[rows, self.cand_items].astype(np.float32),
-            cand_overlap=self._overlap(),
+            cand_overlap=overlap,
             cand_repeat_topic=self.catalog.main_topic[self.cand_items]
             == s.last_topic[:, None, None],
+            cand_rival_rank=rival_rank,
             session_steps=s.steps.astype(np.float32),
             session_clicks=s.clicks.astype(np.float32),
             last_clicked=s.last_clicked,
@@ -155,13 +157,18 @@ class Market:
             inputs, cfg.patience, float(cfg.cold_start_window), cfg.max_cycles
         )
 
-    def _overlap(self) -> np.ndarray:
-        """(W, N, K) share of the other agents that also hold each candidate."""
-        items = self.cand_items
+    def _rivals(self) -> tuple[np.ndarray, np.ndarray]:
+        """The shared candidate board: (W, N, K) share of the other agents that also hold
+        each candidate, and (W, N, K, N) 1 − rank / K of it in every agent's list (0: not
+        held)."""
+        items, k = self.cand_items, self.config.candidates
         same = items[:, :, :, None, None] == items[:, None, None, :, :]
         held_by = same.any(axis=4)  # (W, N, K, N'): agent N' holds my candidate k
         others = held_by.sum(axis=3) - 1
-        return (others / max(self.n_agents - 1, 1)).astype(np.float32)
+        overlap = (others / max(self.n_agents - 1, 1)).astype(np.float32)
+        rank = same.argmax(axis=4)  # lists hold distinct items: one rank per agent
+        rival_rank = np.where(held_by, 1.0 - rank / k, 0.0).astype(np.float32)
+        return overlap, rival_rank
 
     def action_masks(self) -> np.ndarray:
         """(W, N, n_actions) int8: real candidates; all ones when an agent has none."""

@@ -27,13 +27,16 @@ class MarketEnv(ParallelEnv):
     choice model over hidden utilities, and the backbones learn from the feedback.
 
     ## Observation
-    ``Box(-1, 1, (7K + 7 + N,), float32)``, identical for every agent. Parts (see
+    ``Box(-1, 1, (7K + K·N + 7 + N,), float32)``, identical for every agent. Parts (see
     ``obs_layout``), K values each for the agent's candidates, best first:
     ``cand_score`` tanh of the backbone score (−1 for fillers), ``cand_age`` item age /
     ``cold_start_window`` capped at 1, ``cand_popularity`` log clicks, ``cand_valid`` 1 for a
     real candidate, ``cand_ctr`` the item's smoothed click-through rate in this market,
     ``cand_overlap`` the share of other agents that also hold the item (a duplicate wastes a
     slot), ``cand_repeat_topic`` 1 if its genre is the one the user just consumed (fatigue).
+    ``cand_rival_rank`` (K × N, candidate-major) is the shared candidate board: for candidate
+    k and agent j, 1 − rank / K of the item in j's list, 0 if j does not hold it (the agent's
+    own column is 1 − k / K); it tells which agents would put the same item on the page.
     Then ``user`` session length, clicks, last page clicked, misses / patience; ``agent``
     last-step slot share and clicks plus a one-hot agent id; ``time`` t / ``max_cycles``.
     With ``observation="dict"``:
@@ -70,7 +73,7 @@ class MarketEnv(ParallelEnv):
     ``marec_env.parallel_env(env_id, **overrides)``. Field docs: ``MarketConfig.field_docs()``.
 
     ## Version history
-    * v0: initial release.
+    * v0: initial release (before it, the ``cand_rival_rank`` board joined the observation).
     """
 
     metadata = {

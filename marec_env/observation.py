@@ -28,6 +28,7 @@ class ObservationLayout:
             "cand_ctr": k,
             "cand_overlap": k,
             "cand_repeat_topic": k,
+            "cand_rival_rank": k * self.n_agents,
             "user": len(USER_FEATURES),
             "agent": len(AGENT_FEATURES) + self.n_agents,
             "time": 1,
@@ -54,6 +55,8 @@ class ObservationInputs:
     cand_impressions: np.ndarray
     cand_overlap: np.ndarray
     cand_repeat_topic: np.ndarray
+    cand_rival_rank: np.ndarray
+    """(W, N, K, N) how high each agent ranks each candidate: 1 − rank / K, 0 if not held."""
     session_steps: np.ndarray
     session_clicks: np.ndarray
     last_clicked: np.ndarray
@@ -104,6 +107,7 @@ def build_observations(
             ctr,
             inputs.cand_overlap,
             inputs.cand_repeat_topic.astype(np.float32),
+            inputs.cand_rival_rank.reshape(w, n, -1),
             np.broadcast_to(user[:, None, :], (w, n, user.shape[1])),
             agent,
             np.broadcast_to(time[:, None, None], (w, n, 1)),

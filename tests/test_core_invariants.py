@@ -183,3 +183,25 @@ def test_cold_start_items_arrive_and_cf_is_blind_to_unclicked_items(rng):
     never_clicked = cf.clicks[0] == 0
     assert np.isneginf(scores[never_clicked]).all()
     assert np.isfinite(scores[cf.visible[0]]).all()
+
+
+def test_rival_rank_board_matches_the_candidate_lists(rng):
+    env = marec_env.vector_env("marec/coop-slate-v0", num_envs=4, **small("marec/coop-slate-v0"))
+    market, layout = env.market, env.obs_layout
+    n, k = market.n_agents, market.config.candidates
+    env.reset(seed=4)
+    seen_shared = 0
+    for _ in range(25):
+        obs = market.observations()
+        board = obs[..., layout["cand_rival_rank"]].reshape(4, n, k, n)
+        items = market.cand_items
+        for w, i, c, j in np.ndindex(4, n, k, n):
+            where = np.flatnonzero(items[w, j] == items[w, i, c])
+            want = 1.0 - where[0] / k if len(where) else 0.0
+            assert board[w, i, c, j] == pytest.approx(want)
+            seen_shared += bool(len(where)) and i != j
+        assert np.allclose(board[:, np.arange(n), :, np.arange(n)], 1.0 - np.arange(k) / k)
+        held = (board > 0).sum(axis=3) - 1
+        assert np.allclose(obs[..., layout["cand_overlap"]], held / (n - 1))
+        env.step(rng.integers(k, size=(4, n)))
+    assert seen_shared > 0  # agents do share candidates, so the check above had teeth

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import marec_env
+from agents.base import LearnerError
 from agents.envs import open_env
 from agents.registry import LEARNERS, make_learner
 from agents.train import TrainConfig, train, train_step
@@ -74,7 +75,7 @@ def test_maql_without_edges_replays_iql_on_the_market(num_envs: int) -> None:
 def test_maql_contested_edge_state_reads_the_rank0_overlap_bit() -> None:
     env_id = "marec/coop-slate-v0"
     env = open_env(env_id, tiny(env_id), 3)
-    maql = make_learner("maql", env.info, {}, np.random.default_rng(0))
+    maql = make_learner("maql", env.info, {"edge_state": "contested"}, np.random.default_rng(0))
     n_agents = len(env.info.agents)
     assert maql.q_edge.shape == (n_agents * (n_agents - 1) // 2, 4, 3, 3)  # s_ij × rank classes
     overlap = env.info.obs_layout["cand_overlap"].start
@@ -92,3 +93,32 @@ def test_maql_contested_edge_state_reads_the_rank0_overlap_bit() -> None:
     pair = maql._pair_rows(states)[0]  # (B, A, A) expanded from the 3 × 3 class table
     assert pair.shape == (3, env.info.n_actions, env.info.n_actions)
     assert np.array_equal(pair[:, 3, 5], pair[:, 2, 7])  # ranks >= 2 share one class
+
+
+def test_maql_collide_edge_state_flags_exactly_the_action_pairs_that_duplicate() -> None:
+    env_id = "marec/coop-slate-v0"
+    env = open_env(env_id, tiny(env_id), 3)
+    maql = make_learner("maql", env.info, {}, np.random.default_rng(0))
+    assert maql.edge_state == "collide"  # "auto" picks the board where the env has one
+    ranks = maql.params.edge_ranks
+    assert maql.q_edge.shape[1] == 2 ** (ranks * ranks)
+    market = env.env.market
+    batch = env.reset(seed=3)
+    collisions = 0
+    for _ in range(30):
+        states = maql._encode(batch.obs)
+        items = market.cand_items
+        for e, (i, j) in enumerate(maql.graph.edges):
+            code = maql._edge_index(states, e)
+            for c, c2 in np.ndindex(ranks, ranks):
+                same = items[:, i, c] == items[:, j, c2]
+                assert np.array_equal((code >> (c * ranks + c2)) & 1, same)
+                collisions += int(same.sum())
+        batch, _, _ = train_step(env, maql, batch)
+    assert collisions > 0
+
+
+def test_maql_collide_needs_the_rival_board() -> None:
+    env = open_env("marec/matrix-game-v0", {}, 1)
+    with pytest.raises(LearnerError, match="cand_rival_rank"):
+        make_learner("maql", env.info, {"edge_state": "collide"}, np.random.default_rng(0))
