@@ -15,6 +15,8 @@ multiply the learning rate; with B = 1 this is the plain update.
 
 :class:`agents.maql.MAQL` subclasses this class: its hooks (``_greedy``, ``_values``,
 ``_uniform_values``, ``_apply``, ``_groups``) are where a coordination graph plugs in.
+The loop itself (:class:`QLearner`) does not know how Q is stored; :mod:`agents.linear`
+reuses it with linear values over per-candidate features.
 """
 
 from __future__ import annotations
@@ -42,11 +44,11 @@ TARGETS = ("q", "sarsa")
 
 
 @dataclass(frozen=True)
-class IQLParams(AbstractionParams):
-    """Hyper-parameters of tabular IQL (and the local part of MAQ-L)."""
+class TDParams:
+    """Hyper-parameters every ε-greedy temporal-difference learner here shares."""
 
     alpha: float = 0.1
-    """Learning rate α of the table update."""
+    """Learning rate α of the update."""
     gamma: float = 0.9
     """Discount γ."""
     epsilon_start: float = 1.0
@@ -57,12 +59,8 @@ class IQLParams(AbstractionParams):
     """World-steps over which ε decays (a vector step of B worlds counts B)."""
     target: str = "q"
     """``q``: max over next actions (off-policy); ``sarsa``: expected SARSA (on-policy)."""
-    q_init: float = 0.0
-    """Initial value of every table entry."""
 
-    def __post_init__(self) -> None:
-        who = type(self).__name__
-        self.check_abstraction(who)
+    def check_td(self, who: str) -> None:
         check(0.0 < self.alpha <= 1.0, who, "alpha", self.alpha, "(0, 1]")
         probability(who, "gamma", self.gamma)
         probability(who, "epsilon_start", self.epsilon_start)
@@ -70,22 +68,44 @@ class IQLParams(AbstractionParams):
         check(self.epsilon_decay_steps >= 0, who, "epsilon_decay_steps",
               self.epsilon_decay_steps, "an int >= 0")  # fmt: skip
         check(self.target in TARGETS, who, "target", self.target, str(list(TARGETS)))
+
+
+@dataclass(frozen=True)
+class IQLParams(AbstractionParams, TDParams):
+    """Hyper-parameters of tabular IQL (and the local part of MAQ-L)."""
+
+    q_init: float = 0.0
+    """Initial value of every table entry."""
+
+    def __post_init__(self) -> None:
+        who = type(self).__name__
+        self.check_abstraction(who)
+        self.check_td(who)
         check(math.isfinite(self.q_init), who, "q_init", self.q_init, "a finite number")
 
 
-class TabularIQL(BaseLearner):
-    """Independent Q-learners with ε-greedy exploration; see the module docstring."""
+class QLearner(BaseLearner):
+    """ε-greedy TD learning for N agents over a batch of worlds, whatever Q looks like.
 
-    name = "iql"
-    version = 1
+    Subclasses say what a state is and how Q is stored: ``_encode`` (observations → states),
+    ``_rows`` (states → (B, N, A) values) and ``_apply`` (one step along the TD errors, (B, N)).
+    :class:`TabularIQL` keeps tables, :class:`agents.linear.LinearIQL` linear weights.
+    """
 
-    def __init__(self, info: EnvInfo, params: IQLParams, rng: np.random.Generator) -> None:
+    params: TDParams
+
+    def __init__(self, info: EnvInfo, params: TDParams, rng: np.random.Generator) -> None:
         super().__init__(info, params, rng)
-        self.abstraction = StateAbstraction(info, params, needed_by=self.name)
-        shape = (self.n_agents, self.abstraction.n_states, info.n_actions)
-        self.q = np.full(shape, params.q_init, dtype=np.float64)
         self._pending: list[Transition] = []
-        self._agent_index = np.arange(self.n_agents)
+
+    def _encode(self, obs: np.ndarray) -> Any:
+        raise NotImplementedError
+
+    def _rows(self, states: Any) -> np.ndarray:
+        raise NotImplementedError
+
+    def _apply(self, states: Any, actions: np.ndarray, delta: np.ndarray) -> None:
+        raise NotImplementedError
 
     # -- acting ----------------------------------------------------------------------
     @property
@@ -93,10 +113,6 @@ class TabularIQL(BaseLearner):
         p = self.params
         return linear_schedule(p.epsilon_start, p.epsilon_end, p.epsilon_decay_steps,
                                self.steps_seen)  # fmt: skip
-
-    def _encode(self, obs: np.ndarray) -> np.ndarray:
-        """(B, N) abstract states of a batch of observations (MAQ-L appends pair states)."""
-        return self.abstraction.encode(obs)
 
     def act(self, batch: Batch, explore: bool = True) -> np.ndarray:
         states = self._encode(batch.obs)
@@ -108,11 +124,7 @@ class TabularIQL(BaseLearner):
     def _groups(self) -> list[list[int]]:
         return [[i] for i in range(self.n_agents)]  # every agent explores alone
 
-    def _rows(self, states: np.ndarray) -> np.ndarray:
-        """(B, N, A): each agent's Q-values in its own state."""
-        return self.q[self._agent_index, states]
-
-    def _greedy(self, states: np.ndarray, masks: np.ndarray) -> np.ndarray:
+    def _greedy(self, states: Any, masks: np.ndarray) -> np.ndarray:
         return masked_argmax(self._rows(states), masks)
 
     # -- learning --------------------------------------------------------------------
@@ -143,14 +155,36 @@ class TabularIQL(BaseLearner):
         self._apply(states, tr.actions, delta)
         return len(tr.rewards)
 
-    def _values(self, states: np.ndarray, actions: np.ndarray) -> np.ndarray:
+    def _values(self, states: Any, actions: np.ndarray) -> np.ndarray:
         """(B, N): Q_i(s_i, a_i)."""
         return np.take_along_axis(self._rows(states), actions[..., None], axis=-1)[..., 0]
 
-    def _uniform_values(self, states: np.ndarray, masks: np.ndarray) -> np.ndarray:
+    def _uniform_values(self, states: Any, masks: np.ndarray) -> np.ndarray:
         """(B, N): mean of Q_i(s_i, ·) over the allowed actions (uniform exploration)."""
         rows = self._rows(states)
         return np.where(masks, rows, 0.0).sum(-1) / np.maximum(masks.sum(-1), 1)
+
+
+class TabularIQL(QLearner):
+    """Independent Q-learners with ε-greedy exploration; see the module docstring."""
+
+    name = "iql"
+    version = 1
+
+    def __init__(self, info: EnvInfo, params: IQLParams, rng: np.random.Generator) -> None:
+        super().__init__(info, params, rng)
+        self.abstraction = StateAbstraction(info, params, needed_by=self.name)
+        shape = (self.n_agents, self.abstraction.n_states, info.n_actions)
+        self.q = np.full(shape, params.q_init, dtype=np.float64)
+        self._agent_index = np.arange(self.n_agents)
+
+    def _encode(self, obs: np.ndarray) -> np.ndarray:
+        """(B, N) abstract states of a batch of observations (MAQ-L appends pair states)."""
+        return self.abstraction.encode(obs)
+
+    def _rows(self, states: np.ndarray) -> np.ndarray:
+        """(B, N, A): each agent's Q-values in its own state."""
+        return self.q[self._agent_index, states]
 
     def _apply(self, states: np.ndarray, actions: np.ndarray, delta: np.ndarray) -> None:
         flat = np.ravel_multi_index(

@@ -90,7 +90,47 @@ class MAQLParams(IQLParams):
         check(self.log_messages >= 0, "MAQLParams", "log_messages", self.log_messages, ">= 0")
 
 
-class MAQL(TabularIQL):
+class MaxPlusActing:
+    """Acting by max-plus on ``self.graph``, every message counted and logged.
+
+    Mixed into a :class:`~agents.iql.QLearner` that provides ``_rows(states)`` (the local
+    terms, (B, N, A)) and ``_pair_rows(states)`` (one (B, A, A) payoff per edge); MAQ-L's
+    tabular and linear variants both act through it.
+    """
+
+    graph: CoordinationGraph
+    params: Any
+    messages: int
+
+    def _init_messages(self, log_messages: int) -> None:
+        self.floats = 0
+        self.message_log: deque[Message] = deque(maxlen=log_messages)
+
+    def _groups(self) -> list[list[int]]:
+        return self.graph.components  # explore the joint action of agents that coordinate
+
+    def _greedy(self, states: Any, masks: np.ndarray) -> np.ndarray:
+        local, pair = self._rows(states), self._pair_rows(states)  # type: ignore[attr-defined]
+        result = max_plus(local, pair, self.graph, masks,
+                          self.params.rounds, self.params.normalise)  # fmt: skip
+        worlds, n_actions = masks.shape[0], masks.shape[-1]
+        self.messages += len(result.messages) * worlds
+        self.floats += len(result.messages) * worlds * n_actions
+        self.message_log.extend(result.messages)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("max-plus: %d messages x %d worlds, value %s", len(result.messages),
+                      worlds, np.round(result.value[:4], 3))  # fmt: skip
+        return result.actions
+
+    def _state(self) -> dict[str, Any]:
+        return {**super()._state(), "floats": self.floats}  # type: ignore[misc]
+
+    def _set_state(self, state: dict[str, Any]) -> None:
+        super()._set_state(state)  # type: ignore[misc]
+        self.floats = int(state["floats"])
+
+
+class MAQL(MaxPlusActing, TabularIQL):
     """Sparse cooperative Q-learning with max-plus; see the module docstring."""
 
     name = "maql"
@@ -109,11 +149,7 @@ class MAQL(TabularIQL):
         shape = (len(self.graph.edges), edge_states, n_cls, n_cls)
         self.q_edge = np.zeros(shape, dtype=np.float64)
         self.degree = np.array([max(len(nb), 1) for nb in self.graph.neighbours], np.float64)
-        self.floats = 0
-        self.message_log: deque[Message] = deque(maxlen=params.log_messages)
-
-    def _groups(self) -> list[list[int]]:
-        return self.graph.components  # explore the joint action of agents that coordinate
+        self._init_messages(params.log_messages)
 
     def _encode(self, obs: np.ndarray) -> np.ndarray:
         """(B, N + E): the agents' abstract states, then (``collide``) each edge's pair state."""
@@ -143,18 +179,6 @@ class MAQL(TabularIQL):
         return [self.q_edge[e][self._edge_index(states, e)][:, cls][:, :, cls]
                 for e in range(len(self.graph.edges))]  # fmt: skip
 
-    def _greedy(self, states: np.ndarray, masks: np.ndarray) -> np.ndarray:
-        result = max_plus(self._rows(states), self._pair_rows(states), self.graph, masks,
-                          self.params.rounds, self.params.normalise)  # fmt: skip
-        worlds, n_actions = masks.shape[0], masks.shape[-1]
-        self.messages += len(result.messages) * worlds
-        self.floats += len(result.messages) * worlds * n_actions
-        self.message_log.extend(result.messages)
-        if log.isEnabledFor(logging.DEBUG):
-            log.debug("max-plus: %d messages x %d worlds, value %s", len(result.messages),
-                      worlds, np.round(result.value[:4], 3))  # fmt: skip
-        return result.actions
-
     def _values(self, states: np.ndarray, actions: np.ndarray) -> np.ndarray:
         value = super()._values(states, actions)  # q_k(s_k, a_k), a fresh array
         for e, (i, j) in enumerate(self.graph.edges):
@@ -183,13 +207,6 @@ class MAQL(TabularIQL):
                  self._cls[actions[:, i]], self._cls[actions[:, j]]), self.q_edge.shape,
             )  # fmt: skip
             averaged_step(self.q_edge, flat, step, self.params.alpha)
-
-    def _state(self) -> dict[str, Any]:
-        return {**super()._state(), "floats": self.floats}
-
-    def _set_state(self, state: dict[str, Any]) -> None:
-        super()._set_state(state)
-        self.floats = int(state["floats"])
 
     def _arrays(self) -> dict[str, np.ndarray]:
         return {"q": self.q, "q_edge": self.q_edge}

@@ -19,6 +19,7 @@ from agents import checkpoint
 from agents.base import EnvInfo, Learner, LearnerError
 from agents.baselines import GreedyLearner, NoParams, OracleLearner, RandomLearner
 from agents.iql import IQLParams, TabularIQL
+from agents.linear import LinearIQL, LinearIQLParams, LinearMAQL, LinearMAQLParams
 from agents.maql import MAQL, MAQLParams
 from agents.params import build_params, field_docs, unknown_name_error
 
@@ -70,6 +71,7 @@ def _dqn_params() -> Any:
 
 
 _TABULAR = Capabilities(trainable=True, needs_obs_layout=True, discrete_obs_only=True)
+_LINEAR = Capabilities(trainable=True, needs_obs_layout=True)
 LEARNERS: dict[str, LearnerSpec] = {}
 
 
@@ -98,6 +100,11 @@ for _spec in (
     LearnerSpec("maql", MAQL, MAQLParams(),
                 dataclasses.replace(_TABULAR, needs_messages=True, supports_competitive=False),
                 "Sparse cooperative Q-learning on a coordination graph, max-plus messages."),
+    LearnerSpec("iql-linear", LinearIQL, LinearIQLParams(), _LINEAR,
+                "Independent Q-learning, values linear in the shown candidate's features."),
+    LearnerSpec("maql-linear", LinearMAQL, LinearMAQLParams(),
+                dataclasses.replace(_LINEAR, needs_messages=True, supports_competitive=False),
+                "MAQ-L with linear local and pair terms (same-item pair feature), max-plus."),
 ):  # fmt: skip
     register(_spec)
 

@@ -13,6 +13,7 @@ import pytest
 from agents import checkpoint
 from agents.base import Batch, EnvInfo, LearnerError, Transition, is_trainable
 from agents.envs import EnvError, ParallelAdapter, open_env
+from agents.linear import nlms_step
 from agents.maxplus import CoordinationGraph, joint_value, max_plus
 from agents.params import ParamError
 from agents.registry import LEARNERS, describe, load_learner, make_learner, make_params
@@ -34,22 +35,23 @@ def final_joint(result) -> tuple[int, int]:
 
 
 def run(learner: str, mode: str, seed: int, steps: int = 1000):
-    params = FAST if LEARNERS[learner].capabilities.discrete_obs_only else {}
+    params = FAST if "epsilon_decay_steps" in describe(learner) else {}
     cfg = TrainConfig(GAME, {"mode": mode}, learner, params, steps=steps,
                       eval_interval=steps, eval_episodes=1, seed=seed)  # fmt: skip
     return train(cfg)
 
 
 # ---------------------------------------------------------------- equilibria (hand computed)
-@pytest.mark.parametrize("learner", ["iql", "iql-sarsa"])
+@pytest.mark.parametrize("learner", ["iql", "iql-sarsa", "iql-linear"])
 def test_iql_reaches_the_pure_nash_equilibrium_of_the_competitive_game(learner: str) -> None:
     joints = [final_joint(run(learner, "competitive", seed)) for seed in SEEDS]
     assert joints == [(0, 0)] * 5  # both show the trending item: the unique (dominant) NE
 
 
-def test_maql_finds_the_team_optimum_that_iql_misses() -> None:
-    maql = [final_joint(run("maql", "cooperative", seed)) for seed in SEEDS]
-    iql = [final_joint(run("iql", "cooperative", seed)) for seed in SEEDS]
+@pytest.mark.parametrize(("alone", "graph"), [("iql", "maql"), ("iql-linear", "maql-linear")])
+def test_maql_finds_the_team_optimum_that_iql_misses(alone: str, graph: str) -> None:
+    maql = [final_joint(run(graph, "cooperative", seed)) for seed in SEEDS]
+    iql = [final_joint(run(alone, "cooperative", seed)) for seed in SEEDS]
     assert sum(j == (1, 2) for j in maql) >= 4, maql  # (flagship, flagship case) = 11
     assert sum(j != (1, 2) for j in iql) >= 4, iql  # miscoordinates: (H, H) or (D, d)
 
@@ -63,20 +65,38 @@ def test_baselines_on_the_cooperative_game() -> None:
 # ---------------------------------------------------------------- MAQ-L without edges is IQL
 @pytest.mark.parametrize("target", ["q", "sarsa"])
 @pytest.mark.parametrize("num_envs", [1, 3])
-def test_maql_without_edges_is_iql_step_for_step(target: str, num_envs: int) -> None:
+@pytest.mark.parametrize(("alone", "graph"), [("iql", "maql"), ("iql-linear", "maql-linear")])
+def test_maql_without_edges_is_iql_step_for_step(
+    alone: str, graph: str, target: str, num_envs: int
+) -> None:
     overrides = {"max_cycles": 4, "reward_noise": 2.0}  # several states, noisy rewards
     params = {**FAST, "target": target}
     envs = [open_env(GAME, overrides, num_envs) for _ in range(2)]
-    iql = make_learner("iql", envs[0].info, params, np.random.default_rng(11))
-    maql = make_learner("maql", envs[1].info, {**params, "graph": "none"},
+    iql = make_learner(alone, envs[0].info, params, np.random.default_rng(11))
+    maql = make_learner(graph, envs[1].info, {**params, "graph": "none"},
                         np.random.default_rng(11))  # fmt: skip
     batches = [env.reset(seed=3) for env in envs]
     for _ in range(600):
         batches[0], a_iql, _ = train_step(envs[0], iql, batches[0])
         batches[1], a_maql, _ = train_step(envs[1], maql, batches[1])
         assert np.array_equal(a_iql, a_maql)
-        assert np.array_equal(iql.q, maql.q)  # bit for bit, not approximately
-    assert len(np.unique(iql.q)) > 3 and maql.messages == 0
+        for key, value in iql._arrays().items():
+            assert np.array_equal(value, maql._arrays()[key])  # bit for bit, not approximately
+    assert all(len(np.unique(v)) > 3 for v in iql._arrays().values()) and maql.messages == 0
+
+
+def test_nlms_step_with_one_hot_features_is_the_tabular_step() -> None:
+    weights = np.zeros((2, 5))
+    features = np.zeros((1, 2, 5))
+    features[0, 0, 3] = features[0, 1, 1] = 1.0  # agent 0 in "state-action" 3, agent 1 in 1
+    nlms_step(weights, features, np.array([[2.0, -4.0]]), alpha=0.25)
+    expected = np.zeros((2, 5))
+    expected[0, 3], expected[1, 1] = 0.5, -1.0  # Q += α δ on the visited entry only
+    np.testing.assert_array_equal(weights, expected)
+    weights = np.zeros((1, 2))  # two worlds: Σ_b δ_b φ_b = (2, 0) over Σ_b ‖φ_b‖² = 4
+    phi = np.array([[[1.0, 1.0]], [[1.0, -1.0]]])
+    nlms_step(weights, phi, np.array([[1.0], [1.0]]), alpha=1.0)
+    np.testing.assert_array_equal(weights, [[0.5, 0.0]])
 
 
 # ---------------------------------------------------------------- max-plus and messages
@@ -240,7 +260,7 @@ def test_unknown_learner_and_hyper_parameters_are_named() -> None:
 
 def test_learners_refuse_observations_they_cannot_handle() -> None:
     env = open_env("mpe2.simple_spread_v3:parallel_env", {"N": 2, "max_cycles": 5}, 1)
-    for name in ("iql", "maql", "greedy"):
+    for name in ("iql", "maql", "greedy", "iql-linear", "maql-linear"):
         with pytest.raises(LearnerError, match=r"needs_obs_layout|discrete_obs_only"):
             make_learner(name, env.info, {}, np.random.default_rng(0))
 

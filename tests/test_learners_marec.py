@@ -45,7 +45,7 @@ def test_every_learner_trains_on_every_env(env_id: str, learner: str, num_envs: 
         assert record.updates > 0  # gradient steps after learning_starts
     else:
         assert record.updates == 30  # one table update per world-step
-    if learner == "maql":
+    if LEARNERS[learner].capabilities.needs_messages:
         assert record.messages > 0 and record.metrics["eval_messages_per_step"] > 0
 
 
@@ -122,3 +122,52 @@ def test_maql_collide_needs_the_rival_board() -> None:
     env = open_env("marec/matrix-game-v0", {}, 1)
     with pytest.raises(LearnerError, match="cand_rival_rank"):
         make_learner("maql", env.info, {"edge_state": "collide"}, np.random.default_rng(0))
+
+
+def test_linear_features_describe_the_candidate_each_action_shows() -> None:
+    env_id = "marec/coop-slate-v0"
+    env = open_env(env_id, tiny(env_id), 3)
+    learner = make_learner("maql-linear", env.info, {}, np.random.default_rng(0))
+    features, layout = learner.features, env.info.obs_layout
+    k, n = features.candidates, len(env.info.agents)
+    market = env.env.market
+    batch = env.reset(seed=4)
+    collisions = 0
+    for _ in range(30):
+        phi = features(batch.obs)  # (B, N, A, dim)
+        assert phi.shape == (*batch.obs.shape[:2], env.info.n_actions, features.dim)
+        for c in range(k):  # the first columns: every cand_* part at that candidate
+            assert np.array_equal(phi[:, :, c, 0], batch.obs[:, :, layout["cand_score"].start + c])
+            assert np.array_equal(
+                phi[:, :, c, 5], batch.obs[:, :, layout["cand_overlap"].start + c]
+            )
+            board = batch.obs[:, :, layout["cand_rival_rank"].start + c * n : (c + 1) * n
+                              + layout["cand_rival_rank"].start]  # fmt: skip
+            assert np.array_equal(phi[:, :, c, 7 : 7 + n], board)
+            assert np.array_equal(
+                phi[:, :, c, 7 + n : 7 + n + k], np.broadcast_to(np.eye(k)[c], (3, n, k))
+            )
+        items = market.cand_items
+        for i, j in learner.graph.edges:
+            same = features.same_item(batch.obs, i, j)
+            assert np.array_equal(same, items[:, i, :, None] == items[:, j, None, :])
+            collisions += int(same.sum())
+        batch, _, _ = train_step(env, learner, batch)
+    assert collisions > 0
+    assert learner.u.shape == (n * (n - 1) // 2, 3 * 3 + 1)  # rank-class pairs + same item
+
+
+@pytest.mark.parametrize("num_envs", [1, 3])
+def test_linear_maql_without_edges_replays_linear_iql_on_the_market(num_envs: int) -> None:
+    env_id = "marec/coop-slate-v0"
+    envs = [open_env(env_id, tiny(env_id), num_envs) for _ in range(2)]
+    iql = make_learner("iql-linear", envs[0].info, {}, np.random.default_rng(5))
+    maql = make_learner("maql-linear", envs[1].info, {"graph": "none"},
+                        np.random.default_rng(5))  # fmt: skip
+    batches = [env.reset(seed=2) for env in envs]
+    for _ in range(60):
+        batches[0], a_iql, _ = train_step(envs[0], iql, batches[0])
+        batches[1], a_maql, _ = train_step(envs[1], maql, batches[1])
+        assert np.array_equal(a_iql, a_maql)
+        assert np.array_equal(iql.w, maql.w)
+    assert np.count_nonzero(iql.w) > iql.w.size // 2
