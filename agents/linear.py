@@ -35,7 +35,7 @@ from agents.base import EnvInfo
 from agents.features import CandidateFeatures
 from agents.iql import QLearner, TDParams
 from agents.maql import MaxPlusActing, _action_classes
-from agents.maxplus import GRAPHS, CoordinationGraph
+from agents.maxplus import GRAPHS
 from agents.params import check
 
 _TINY = 1e-12
@@ -127,14 +127,12 @@ class LinearMAQL(MaxPlusActing, LinearIQL):
 
     def __init__(self, info: EnvInfo, params: LinearMAQLParams, rng: np.random.Generator) -> None:
         super().__init__(info, params, rng)
-        self.graph = CoordinationGraph(self.n_agents, params.graph)
+        self._init_graph(params.graph, params.log_messages)
         self._cls = _action_classes(info, params.edge_ranks)
         self._n_cls = int(self._cls.max()) + 1
         self._use_same = params.same_item and self.features.board is not None
         width = self._n_cls**2 + (1 if self._use_same else 0)
         self.u = np.zeros((len(self.graph.edges), width), dtype=np.float64)
-        self.degree = np.array([max(len(nb), 1) for nb in self.graph.neighbours], np.float64)
-        self._init_messages(params.log_messages)
 
     def _encode(self, obs: np.ndarray) -> Any:
         same = [self.features.same_item(obs, i, j) for i, j in self.graph.edges] \

@@ -33,7 +33,7 @@ With ``graph="none"`` there are no edges, max-plus returns every agent's own arg
 components are single agents and the update is IQL's: same seed → same actions and same
 tables, step for step (tests/test_learners.py checks it).
 
-Messages: every max-plus call sends 2·|E|·``rounds`` :class:`~agents.maxplus.Message`
+Messages: every max-plus call sends (2·``rounds`` + 1)·|E| :class:`~agents.maxplus.Message`
 objects per world; training makes two calls per step (the action at s, and a* at s' for the
 target), greedy evaluation one. ``messages`` counts them (per world), ``floats`` their
 payload, ``message_log`` keeps the last ``log_messages`` and the ``agents.maql`` logger
@@ -91,7 +91,7 @@ class MAQLParams(IQLParams):
 
 
 class MaxPlusActing:
-    """Acting by max-plus on ``self.graph``, every message counted and logged.
+    """Acting by max-plus on a coordination graph, every message counted and logged.
 
     Mixed into a :class:`~agents.iql.QLearner` that provides ``_rows(states)`` (the local
     terms, (B, N, A)) and ``_pair_rows(states)`` (one (B, A, A) payoff per edge); MAQ-L's
@@ -101,8 +101,12 @@ class MaxPlusActing:
     graph: CoordinationGraph
     params: Any
     messages: int
+    n_agents: int
 
-    def _init_messages(self, log_messages: int) -> None:
+    def _init_graph(self, graph: str, log_messages: int) -> None:
+        self.graph = CoordinationGraph(self.n_agents, graph)
+        self.degree = np.array([max(len(nb), 1) for nb in self.graph.neighbours], np.float64)
+        """|Γ(i)| (at least 1): agent i's share of each pair term's update."""
         self.floats = 0
         self.message_log: deque[Message] = deque(maxlen=log_messages)
 
@@ -138,7 +142,7 @@ class MAQL(MaxPlusActing, TabularIQL):
 
     def __init__(self, info: EnvInfo, params: MAQLParams, rng: np.random.Generator) -> None:
         super().__init__(info, params, rng)
-        self.graph = CoordinationGraph(self.n_agents, params.graph)
+        self._init_graph(params.graph, params.log_messages)
         n_states = self.abstraction.n_states
         self._cls = _action_classes(info, params.edge_ranks)
         self.edge_state = _resolve_edge_state(info, params.edge_state)
@@ -148,8 +152,6 @@ class MAQL(MaxPlusActing, TabularIQL):
         n_cls = int(self._cls.max()) + 1
         shape = (len(self.graph.edges), edge_states, n_cls, n_cls)
         self.q_edge = np.zeros(shape, dtype=np.float64)
-        self.degree = np.array([max(len(nb), 1) for nb in self.graph.neighbours], np.float64)
-        self._init_messages(params.log_messages)
 
     def _encode(self, obs: np.ndarray) -> np.ndarray:
         """(B, N + E): the agents' abstract states, then (``collide``) each edge's pair state."""

@@ -12,7 +12,14 @@ round each agent i sends each neighbour j::
 where c_ij, the mean of the message, keeps values bounded on graphs with cycles
 (normalisation). After each round agent i picks argmax_{a_i} f_i(a_i) + Σ_k μ_ki(a_i); the
 joint action is evaluated with the full Q and the best one seen so far is kept (anytime).
-Every message is a :class:`Message`; a call sends exactly 2·|E|·rounds of them.
+
+Synchronous rounds can leave two agents that both want one item flipping together (each
+moves away from the other at the same time) or undecided on ties. A last *sequential
+decoding* pass settles them: agents decide in index order, and each decided agent i sends
+each later neighbour j the message f_ij(a_i*, ·), so j maximises f_j + Σ_{decided i} f_ij(a_i*, ·)
++ Σ_{undecided k} μ_kj — the standard way to read a MAP assignment off max-product messages.
+Its joint action is one more anytime candidate. Every message is a :class:`Message`; a call
+sends exactly (2·rounds + 1)·|E| of them.
 
 Everything is batched over B independent worlds: f_i is (B, N, A), f_ij is (B, A, A).
 """
@@ -143,7 +150,40 @@ def max_plus(
         for (_i, j), msg in inbox.items():
             beliefs[:, j] += msg
         actions = masked_argmax(beliefs, masks)
-        value = joint_value(local, pair, graph, actions)
-        better = value > best_value
-        best[better], best_value[better] = actions[better], value[better]
+        _keep_better(best, best_value, actions, joint_value(local, pair, graph, actions))
+    if graph.edges:
+        actions = _sequential_decoding(allowed_local, oriented, graph, inbox, rounds, sent)
+        _keep_better(best, best_value, actions, joint_value(local, pair, graph, actions))
     return MaxPlusResult(best, best_value, sent)
+
+
+def _keep_better(
+    best: np.ndarray, best_value: np.ndarray, actions: np.ndarray, value: np.ndarray
+) -> None:
+    better = value > best_value
+    best[better], best_value[better] = actions[better], value[better]
+
+
+def _sequential_decoding(
+    allowed_local: np.ndarray,
+    oriented: dict[tuple[int, int], np.ndarray],
+    graph: CoordinationGraph,
+    inbox: dict[tuple[int, int], np.ndarray],
+    rounds: int,
+    sent: list[Message],
+) -> np.ndarray:
+    """Agents decide in index order, conditioning on their decided neighbours' actions."""
+    b, n, _ = allowed_local.shape
+    rows = np.arange(b)
+    decided = np.zeros((b, n), dtype=np.int64)
+    for j in range(n):
+        belief = allowed_local[:, j].copy()  # masked actions stay at -inf
+        for i in graph.neighbours[j]:
+            if i < j:
+                msg = oriented[(i, j)][rows, decided[:, i]]  # f_ij(a_i*, ·)
+                sent.append(Message(i, j, rounds, msg))
+                belief += msg
+            else:
+                belief += inbox[(i, j)]
+        decided[:, j] = belief.argmax(axis=-1)
+    return decided

@@ -19,7 +19,17 @@ FALLBACK_ENV_IDS = (
     "marec/cold-start-v0",
     "marec/matrix-game-v0",
 )
-FALLBACK_LEARNERS = ("random", "greedy", "oracle", "iql", "iql-sarsa", "dqn", "maql")
+FALLBACK_LEARNERS = (
+    "random",
+    "greedy",
+    "oracle",
+    "iql",
+    "iql-sarsa",
+    "dqn",
+    "maql",
+    "iql-linear",
+    "maql-linear",
+)
 
 
 def _try_import(module: str) -> Any | None:

@@ -74,6 +74,28 @@ def poi_table(finals: dict[str, dict], rng: np.random.Generator, reps: int) -> l
     return lines
 
 
+def paired_table(
+    finals: dict[str, dict], rng: np.random.Generator, reps: int, skip: list[str]
+) -> list[str]:
+    """Each later learner minus each earlier one, seed by seed (the seeds both finished)."""
+    lines = [
+        "| later − earlier | seeds | per seed | mean [95% CI] | later ahead |",
+        "|---|---:|---|---:|---:|",
+    ]
+    learners = [k for k in finals if k not in skip]
+    for i, later in enumerate(learners):
+        for earlier in learners[:i]:
+            seeds = sorted(set(finals[later]) & set(finals[earlier]))
+            diffs = _finite([finals[later][s][1] - finals[earlier][s][1] for s in seeds])
+            if diffs.size == 0:
+                continue
+            est = stats.bootstrap_interval(diffs, "mean", rng, reps=reps)
+            each = " ".join(f"{d:+.2f}" for d in diffs)
+            lines.append(f"| {later} − {earlier} | {diffs.size} | {each} | {est.format()} | "
+                         f"{int((diffs > 0).sum())}/{diffs.size} |")  # fmt: skip
+    return lines
+
+
 def references(meta: dict[str, Any] | None) -> list[str]:
     """Labels of evaluation-only learners (the oracle): regret references, not learners."""
     entries = (meta or {}).get("config", {}).get("learners", [])
@@ -132,6 +154,17 @@ def render(
             "",
         ]
         refs = [r for r in references(meta) if r in finals]
+        lines += [
+            "## Paired differences",
+            "",
+            "A seed fixes the users of the evaluation episodes, so the same seed of two "
+            "learners meets the same users: the per-seed difference removes that shared noise. "
+            f"95% CI: percentile bootstrap of the mean difference over seeds ({reps} "
+            "resamples). References are left out.",
+            "",
+            *paired_table(finals, rng, reps, skip=refs),
+            "",
+        ]
         if refs:
             lines += [
                 f"Reference, not a learner: {', '.join(refs)} reads the env's evaluation-only "

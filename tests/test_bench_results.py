@@ -152,6 +152,8 @@ def test_summary_table_and_poi(tmp_path: Path) -> None:
     assert "| greedy | 1.00 [1.00, 1.00] | — |" in text
     assert "| random | — | 0.00 [0.00, 0.00] |" in text
     assert "fewer than 5" in text
+    # Paired by seed: greedy − random = +4 on every seed, so the bootstrap CI is [4, 4].
+    assert "| greedy − random | 3 | +4.00 +4.00 +4.00 | 4.000 [4.000, 4.000] | 3/3 |" in text
     path = summary.write(tmp_path, rows, None)
     assert path.read_text() == summary.render(rows, None)
 

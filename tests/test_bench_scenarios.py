@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+import marec_env
+from agents.registry import LEARNERS
 from benchmarks import overrides, registries
 from benchmarks import scenario as scen
 from benchmarks.scenario import ScenarioError
@@ -40,6 +42,12 @@ def test_every_scenario_loads(path: Path) -> None:
     known_learners, _ = registries.learner_names()
     assert all(e.name in known_learners for e in s.learners)
     assert s.eval_interval <= s.steps
+
+
+def test_fallback_names_match_the_registries() -> None:
+    # used only when agents/marec_env cannot be imported; they must not drift from the real lists
+    assert tuple(LEARNERS) == registries.FALLBACK_LEARNERS
+    assert tuple(marec_env.list_envs()) == registries.FALLBACK_ENV_IDS
 
 
 def test_default_scenario_contents() -> None:

@@ -113,9 +113,10 @@ def test_messages_per_step_are_two_per_edge_per_round(n: int, kind: str, edges: 
     assert len(learner.graph.edges) == edges
     obs = np.random.default_rng(1).random((worlds, n, 16)).astype(np.float32)
     learner.act(Batch(obs, np.ones((worlds, n, k), bool)), explore=False)
-    assert learner.messages == 2 * edges * rounds * worlds  # per world: 2·|E|·rounds
+    per_call = (2 * rounds + 1) * edges  # 2 per edge per round, 1 per edge to decode
+    assert learner.messages == per_call * worlds
     assert learner.floats == learner.messages * k
-    logged = list(learner.message_log)[-2 * edges * rounds :] if edges else []
+    logged = list(learner.message_log)[-per_call:] if edges else []
     assert all(m.values.shape == (worlds, k) for m in logged)
     assert {(m.sender, m.receiver) for m in logged} == (
         {(i, j) for i, j in learner.graph.edges} | {(j, i) for i, j in learner.graph.edges}
@@ -131,7 +132,7 @@ def test_max_plus_is_exact_on_a_single_edge_and_anytime_elsewhere() -> None:
         masks = rng.random((b, n, a)) < 0.8
         masks[..., 0] = True
         result = max_plus(local, pair, graph, masks, rounds=4)
-        assert len(result.messages) == 2 * len(graph.edges) * 4
+        assert len(result.messages) == (2 * 4 + 1) * len(graph.edges)
         assert masks[np.arange(b)[:, None], np.arange(n), result.actions].all()
         joints = np.array(list(itertools.product(range(a), repeat=n)))
         values = np.stack([joint_value(local, pair, graph, np.broadcast_to(j, (b, n)))
@@ -141,7 +142,7 @@ def test_max_plus_is_exact_on_a_single_edge_and_anytime_elsewhere() -> None:
         alone = joint_value(local, pair, graph, np.where(masks, local, -np.inf).argmax(-1))
         assert np.all(result.value >= alone - 1e-12)  # anytime: never worse than round 0
         exact = np.isclose(result.value, best).mean()
-        assert exact == 1.0 if n == 2 else exact >= 0.8, (n, kind, exact)  # measured ~0.89
+        assert exact == 1.0 if n == 2 else exact >= 0.9, (n, kind, exact)  # measured 0.95, 0.975
 
 
 # ---------------------------------------------------------------- checkpoints
@@ -286,7 +287,7 @@ def test_train_loop_callbacks_stop_and_determinism() -> None:
     result = train(cfg, callback=seen.append)
     assert [r.step for r in seen] == [200, 400, 600] == [r.step for r in result.records]
     assert result.updates == 600 and result.messages > 0 and not result.stopped_early
-    assert seen[-1].metrics["eval_messages_per_step"] == 2 * 1 * 3  # one edge, 3 rounds
+    assert seen[-1].metrics["eval_messages_per_step"] == (2 * 3 + 1) * 1  # 1 edge, 3 rounds
     assert "own_reward/recommender_0" in seen[-1].metrics and "welfare" in seen[-1].metrics
     again = train(cfg)
     assert [r.eval_return for r in again.records] == [r.eval_return for r in result.records]

@@ -171,3 +171,23 @@ def test_linear_maql_without_edges_replays_linear_iql_on_the_market(num_envs: in
         assert np.array_equal(a_iql, a_maql)
         assert np.array_equal(iql.w, maql.w)
     assert np.count_nonzero(iql.w) > iql.w.size // 2
+
+
+def test_linear_maql_pair_term_steers_max_plus_away_from_duplicates() -> None:
+    env_id = "marec/coop-slate-v0"
+    env = open_env(env_id, tiny(env_id), 3)
+    learner = make_learner("maql-linear", env.info, {}, np.random.default_rng(0))
+    market = env.env.market
+    learner.w[:, 5] = 1.0  # φ column 5 is cand_overlap: alone, every agent shows a shared item
+    learner.w[:, 0] = 0.01  # column 0, the backbone score, breaks ties as learned values do
+    batch = env.reset(seed=6)
+    duplicates = {"alone": 0, "with pair term": 0}
+    for _ in range(40):
+        for case, same_weight in (("alone", 0.0), ("with pair term", -10.0)):
+            learner.u[:, -1] = same_weight
+            actions = learner.act(batch, explore=False)
+            shown = np.take_along_axis(market.cand_items, actions[:, :, None], axis=2)[:, :, 0]
+            duplicates[case] += sum(int(((shown[:, i] == shown[:, j]) & (shown[:, i] >= 0)).sum())
+                                    for i, j in learner.graph.edges)  # fmt: skip
+        batch = env.step(np.zeros_like(actions)).batch
+    assert duplicates["alone"] > 10 and duplicates["with pair term"] == 0, duplicates
