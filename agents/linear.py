@@ -171,15 +171,6 @@ class LinearMAQL(MaxPlusActing, LinearIQL):
             value[:, j] += half
         return value
 
-    def _uniform_values(self, states: Any, masks: np.ndarray) -> np.ndarray:
-        value = super()._uniform_values(states, masks)
-        for rows, (i, j) in zip(self._pair_rows(states), self.graph.edges, strict=True):
-            both = masks[:, i, :, None] & masks[:, j, None, :]
-            mean = np.where(both, rows, 0.0).sum((1, 2)) / np.maximum(both.sum((1, 2)), 1)
-            value[:, i] += 0.5 * mean
-            value[:, j] += 0.5 * mean
-        return value
-
     def _apply(self, states: Any, actions: np.ndarray, delta: np.ndarray) -> None:
         super()._apply(states.phi, actions, delta)  # w_k: each agent's own TD error
         for e, (i, j) in enumerate(self.graph.edges):

@@ -126,6 +126,17 @@ class MaxPlusActing:
                       worlds, np.round(result.value[:4], 3))  # fmt: skip
         return result.actions
 
+    def _uniform_values(self, states: Any, masks: np.ndarray) -> np.ndarray:
+        """(B, N): agent k's share of Q under uniform joint exploration, pair terms halved."""
+        value = super()._uniform_values(states, masks)  # type: ignore[misc]
+        pair = self._pair_rows(states)  # type: ignore[attr-defined]
+        for rows, (i, j) in zip(pair, self.graph.edges, strict=True):
+            both = masks[:, i, :, None] & masks[:, j, None, :]
+            mean = np.where(both, rows, 0.0).sum((1, 2)) / np.maximum(both.sum((1, 2)), 1)
+            value[:, i] += 0.5 * mean
+            value[:, j] += 0.5 * mean
+        return value
+
     def _state(self) -> dict[str, Any]:
         return {**super()._state(), "floats": self.floats}  # type: ignore[misc]
 
@@ -188,16 +199,6 @@ class MAQL(MaxPlusActing, TabularIQL):
             half = 0.5 * self.q_edge[e][self._edge_index(states, e), ci, cj]
             value[:, i] += half
             value[:, j] += half
-        return value
-
-    def _uniform_values(self, states: np.ndarray, masks: np.ndarray) -> np.ndarray:
-        value = super()._uniform_values(states, masks)
-        for e, (i, j) in enumerate(self.graph.edges):
-            both = masks[:, i, :, None] & masks[:, j, None, :]
-            rows = self.q_edge[e][self._edge_index(states, e)][:, self._cls][:, :, self._cls]
-            mean = np.where(both, rows, 0.0).sum((1, 2)) / np.maximum(both.sum((1, 2)), 1)
-            value[:, i] += 0.5 * mean
-            value[:, j] += 0.5 * mean
         return value
 
     def _apply(self, states: np.ndarray, actions: np.ndarray, delta: np.ndarray) -> None:
