@@ -16,9 +16,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from marec_env.core.catalog import MAX_TOPICS
+from marec_env.mechanisms import MECHANISMS, mechanism_class
+from marec_env.recommenders import BACKBONE_KINDS
 
-BACKBONE_KINDS = ("cf", "content", "text", "popularity")
-ALLOCATIONS = ("auction", "interleave", "cooperative")
+ALLOCATIONS = tuple(MECHANISMS)
+"""Registered mechanisms (:mod:`marec_env.mechanisms`); backbone kinds come from
+:mod:`marec_env.recommenders`."""
 CHOICE_MODELS = ("mnl", "cascade")
 FEEDBACK_SHARING = ("own", "page")
 REWARD_MODES = ("sampled", "expected")
@@ -132,7 +135,8 @@ class MarketConfig:
 
     @property
     def n_actions(self) -> int:
-        return self.candidates * (self.bid_levels if self.allocation == "auction" else 1)
+        """Candidates × the mechanism's bid levels."""
+        return self.candidates * mechanism_class(self.allocation).levels_for(self)
 
     @classmethod
     def field_docs(cls) -> dict[str, str]:
@@ -140,23 +144,31 @@ class MarketConfig:
         return _field_docs(cls)
 
 
-def _positive_int(cfg: MarketConfig, name: str, minimum: int = 1) -> None:
+# The field checks below take any dataclass and the error class to raise, so other configs
+# (the matrix game's) check their fields the same way.
+def _positive_int(cfg: Any, name: str, minimum: int = 1, error: type = ConfigError) -> None:
     value = getattr(cfg, name)
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(f"{name} must be an integer >= {minimum}, got {value!r}")
+        raise error(f"{name} must be an integer >= {minimum}, got {value!r}")
 
 
-def _real(cfg: MarketConfig, name: str, low: float, high: float = math.inf) -> None:
+def _real(
+    cfg: Any, name: str, low: float, high: float = math.inf, error: type = ConfigError
+) -> None:
     value = getattr(cfg, name)
     ok = isinstance(value, (int, float)) and not isinstance(value, bool)
     if not ok or not math.isfinite(value) or not low <= value <= high:
-        raise ConfigError(f"{name} must be a finite number in [{low}, {high}], got {value!r}")
+        raise error(f"{name} must be a finite number in [{low}, {high}], got {value!r}")
 
 
-def _choice(cfg: MarketConfig, name: str, allowed: tuple) -> None:
+def _choice(cfg: Any, name: str, allowed: tuple, error: type = ConfigError) -> None:
     value = getattr(cfg, name)
     if value not in allowed:
-        raise ConfigError(f"{name} must be one of {list(allowed)}, got {value!r}")
+        raise error(f"{name} must be one of {list(allowed)}, got {value!r}")
+
+
+check_int, check_real, check_choice = _positive_int, _real, _choice
+"""Public names of the field checks, for other configs."""
 
 
 def _validate(cfg: MarketConfig) -> None:
@@ -241,16 +253,24 @@ def _coerce(name: str, value: Any, current: Any) -> Any:
     return value
 
 
-def apply_overrides(base: MarketConfig, overrides: dict[str, Any]) -> MarketConfig:
-    """Return ``base`` with ``overrides`` applied; unknown keys raise :class:`ConfigError`."""
-    unknown = [key for key in overrides if key not in FIELD_NAMES]
+def check_known_keys(
+    overrides: dict[str, Any],
+    names: tuple[str, ...],
+    what: str = "config",
+    error: type = ConfigError,
+) -> None:
+    """Raise ``error`` naming every unknown key, the closest valid names and all of them."""
+    unknown = [key for key in overrides if key not in names]
     if unknown:
-        hints = {k: difflib.get_close_matches(k, FIELD_NAMES, n=3) for k in unknown}
+        hints = {k: difflib.get_close_matches(str(k), names, n=3) for k in unknown}
         detail = "; ".join(
             f"{k!r} (did you mean {', '.join(v)}?)" if v else repr(k) for k, v in hints.items()
         )
-        raise ConfigError(
-            f"unknown config key(s): {detail}. Allowed keys: {', '.join(FIELD_NAMES)}"
-        )
+        raise error(f"unknown {what} key(s): {detail}. Allowed keys: {', '.join(names)}")
+
+
+def apply_overrides(base: MarketConfig, overrides: dict[str, Any]) -> MarketConfig:
+    """Return ``base`` with ``overrides`` applied; unknown keys raise :class:`ConfigError`."""
+    check_known_keys(overrides, FIELD_NAMES)
     coerced = {k: _coerce(k, v, getattr(base, k)) for k, v in overrides.items()}
     return dataclasses.replace(base, **coerced)

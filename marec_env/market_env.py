@@ -10,9 +10,9 @@ from pettingzoo import ParallelEnv
 
 from marec_env import render as rendering
 from marec_env.config import MarketConfig
-from marec_env.dynamics import INFO_KEYS
+from marec_env.frontend import AgentInterface
 from marec_env.market import Market
-from marec_env.validation import validate_action_dict
+from marec_env.step import INFO_KEYS
 
 ONE_WORLD = np.zeros(1, np.int64)
 
@@ -88,30 +88,23 @@ class MarketEnv(ParallelEnv):
         self.env_id = env_id
         self.render_mode = config.render_mode
         self.market = Market(config, num_worlds=1)
-        self.possible_agents = [f"recommender_{i}" for i in range(config.n_agents)]
+        self.interface = AgentInterface(
+            config.n_agents, self.market.layout.size, config.n_actions, config.observation
+        )
+        self.possible_agents = list(self.interface.possible_agents)
         self.agents: list[str] = []
         self.backbone_kinds = dict(zip(self.possible_agents, config.backbones))
         self.obs_layout = self.market.layout.slices
-        self._box = gymnasium.spaces.Box(-1.0, 1.0, (self.market.layout.size,), np.float32)
-        self._action_space = gymnasium.spaces.Discrete(config.n_actions)
-        if config.observation == "dict":
-            mask = gymnasium.spaces.Box(0, 1, (config.n_actions,), np.int8)
-            self._obs_space = gymnasium.spaces.Dict({"observation": self._box, "action_mask": mask})
-        else:
-            self._obs_space = self._box
-        n_state = self.market.layout.size * config.n_agents
-        self.state_space = gymnasium.spaces.Box(-1.0, 1.0, (n_state,), np.float32)
+        self.state_space = self.interface.state_space
         self._seeded = False
-        self._obs = np.zeros((1, config.n_agents, self.market.layout.size), np.float32)
+        self._obs = np.zeros((config.n_agents, self.market.layout.size), np.float32)
         self.shares = np.zeros(config.n_agents)
 
     def observation_space(self, agent: str) -> gymnasium.spaces.Space:
-        self._check_agent(agent)
-        return self._obs_space
+        return self.interface.observation_space(agent)
 
     def action_space(self, agent: str) -> gymnasium.spaces.Space:
-        self._check_agent(agent)
-        return self._action_space
+        return self.interface.action_space(agent)
 
     def reset(
         self, seed: int | None = None, options: dict[str, Any] | None = None
@@ -122,22 +115,22 @@ class MarketEnv(ParallelEnv):
         self.market.reset_worlds(ONE_WORLD)
         self.agents = list(self.possible_agents)
         self.shares = np.zeros(self.config.n_agents)
-        self._obs = self.market.observations()
+        self._obs = self.market.observations()[0]
         infos = {a: dict.fromkeys(INFO_KEYS, 0.0) for a in self.agents}
-        for agent, kind in zip(self.agents, self.market.backbone_ids):
+        for agent, kind in zip(self.agents, self.market.setup.backbone_ids):
             infos[agent]["backbone_id"] = float(kind)
-        return self._package(self._obs), infos
+        return self._package(), infos
 
     def step(self, actions: dict[str, Any]):
-        joint = validate_action_dict(actions, self.agents, self.config.n_actions)
+        joint = self.interface.joint_action(actions, self.agents)
         result = self.market.step(joint[None, :])
-        self._obs = self.market.observations()
+        self._obs = self.market.observations()[0]
         self.shares += result.info["slot_share"][0]
         truncated = bool(result.truncated[0])
-        rewards = {a: float(r) for a, r in zip(self.agents, result.rewards[0])}
+        rewards = dict(zip(self.agents, result.rewards[0].tolist()))
         values = {k: v[0].tolist() for k, v in result.info.items()}
         infos = {a: {k: values[k][i] for k in INFO_KEYS} for i, a in enumerate(self.agents)}
-        observations = self._package(self._obs)
+        observations = self._package()
         terminations = dict.fromkeys(self.agents, False)
         truncations = dict.fromkeys(self.agents, truncated)
         if truncated:
@@ -146,28 +139,20 @@ class MarketEnv(ParallelEnv):
             self.render()
         return observations, rewards, terminations, truncations, infos
 
-    def _package(self, obs: np.ndarray) -> dict[str, Any]:
-        if self.config.observation == "dict":
-            masks = self.market.action_masks()[0]
-            return {
-                a: {"observation": obs[0, i], "action_mask": masks[i]}
-                for i, a in enumerate(self.possible_agents)
-            }
-        return {a: obs[0, i] for i, a in enumerate(self.possible_agents)}
+    def _package(self) -> dict[str, Any]:
+        return self.interface.pack(self._obs, lambda: self.market.action_masks()[0])
 
     def state(self) -> np.ndarray:
         """All agents' observations, concatenated (for centralised critics)."""
-        return self._obs[0].reshape(-1).copy()
+        return self._obs.reshape(-1).copy()
 
     def action_masks(self) -> dict[str, np.ndarray]:
-        masks = self.market.action_masks()[0]
-        return {a: masks[i] for i, a in enumerate(self.possible_agents)}
+        return self.interface.per_agent(self.market.action_masks()[0])
 
     def oracle_action_values(self) -> dict[str, np.ndarray]:
         """True utility of each action's candidate for the current user. Evaluation only:
         it reads hidden state, so learners must never call it."""
-        values = self.market.oracle_action_values()[0]
-        return {a: values[i] for i, a in enumerate(self.possible_agents)}
+        return self.interface.per_agent(self.market.oracle_action_values()[0])
 
     def render(self) -> Any:
         if self.render_mode is None:
@@ -183,7 +168,3 @@ class MarketEnv(ParallelEnv):
 
     def close(self) -> None:
         """Nothing to release: the market holds only arrays."""
-
-    def _check_agent(self, agent: str) -> None:
-        if agent not in self.backbone_kinds:
-            raise KeyError(f"unknown agent {agent!r}; this env's agents are {self.possible_agents}")

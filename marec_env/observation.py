@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
+
+from marec_env.core.catalog import Catalog
+from marec_env.world import World
 
 USER_FEATURES = ("session_steps", "session_clicks", "last_clicked", "misses")
 AGENT_FEATURES = ("last_slot_share", "last_clicks")
@@ -18,9 +22,10 @@ class ObservationLayout:
     n_agents: int
 
     @property
-    def slices(self) -> dict[str, slice]:
+    def widths(self) -> dict[str, int]:
+        """Part name → number of values, in layout order."""
         k = self.candidates
-        parts = {
+        return {
             "cand_score": k,
             "cand_age": k,
             "cand_popularity": k,
@@ -33,15 +38,29 @@ class ObservationLayout:
             "agent": len(AGENT_FEATURES) + self.n_agents,
             "time": 1,
         }
-        out, start = {}, 0
-        for name, width in parts.items():
-            out[name] = slice(start, start + width)
-            start += width
-        return out
+
+    @property
+    def slices(self) -> dict[str, slice]:
+        return layout_slices(self.widths)
+
+    def select(self, parts: Iterable[str], **widths: int) -> dict[str, slice]:
+        """A smaller layout of some of these parts, in this order, some with other widths
+        (the matrix game observes a subset of the market's features)."""
+        own = self.widths
+        return layout_slices({name: widths.get(name, own[name]) for name in parts})
 
     @property
     def size(self) -> int:
         return self.slices["time"].stop
+
+
+def layout_slices(widths: dict[str, int]) -> dict[str, slice]:
+    """Consecutive slices of the given widths, in order."""
+    out, start = {}, 0
+    for name, width in widths.items():
+        out[name] = slice(start, start + width)
+        start += width
+    return out
 
 
 @dataclass
@@ -115,3 +134,51 @@ def build_observations(
         axis=2,
         dtype=np.float32,
     )
+
+
+def observe(world: World, catalog: Catalog, patience: int, cold_start_window: int, horizon: int):
+    """(W, N, obs_dim) float32 observations of the world's current state."""
+    cand, s, t = world.candidates, world.sessions, world.t
+    rows = np.arange(len(t))[:, None, None]
+    overlap, rival_rank = rivals(cand.items)
+    inputs = ObservationInputs(
+        cand_score=cand.scores,
+        cand_age_steps=(t[:, None, None] - catalog.release_time[cand.items]).astype(np.float32),
+        cand_clicks=world.counts.item_clicks[rows, cand.items].astype(np.float32),
+        cand_valid=cand.valid,
+        cand_impressions=world.counts.item_impressions[rows, cand.items].astype(np.float32),
+        cand_overlap=overlap,
+        cand_repeat_topic=catalog.main_topic[cand.items] == s.last_topic[:, None, None],
+        cand_rival_rank=rival_rank,
+        session_steps=s.steps.astype(np.float32),
+        session_clicks=s.clicks.astype(np.float32),
+        last_clicked=s.last_clicked,
+        misses=s.misses.astype(np.float32),
+        last_slot_share=world.last.slot_share,
+        last_clicks=world.last.clicks,
+        t=t.astype(np.float32),
+    )
+    return build_observations(inputs, patience, float(cold_start_window), horizon)
+
+
+def rivals(items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The shared candidate board of ``items`` (W, N, K): (W, N, K) share of the other agents
+    that also hold each candidate, and (W, N, K, N) 1 − rank / K of it in every agent's list
+    (0: not held)."""
+    n_agents, k = items.shape[1], items.shape[2]
+    same = items[:, :, :, None, None] == items[:, None, None, :, :]
+    held_by = same.any(axis=4)  # (W, N, K, N'): agent N' holds my candidate k
+    others = held_by.sum(axis=3) - 1
+    overlap = (others / max(n_agents - 1, 1)).astype(np.float32)
+    rank = same.argmax(axis=4)  # lists hold distinct items: one rank per agent
+    rival_rank = np.where(held_by, 1.0 - rank / k, 0.0).astype(np.float32)
+    return overlap, rival_rank
+
+
+def action_masks(candidates_valid: np.ndarray, levels: int) -> np.ndarray:
+    """(W, N, K × levels) int8: real candidates (at every bid level); all ones when an agent
+    has none."""
+    valid = candidates_valid | ~candidates_valid.any(axis=2, keepdims=True)
+    if levels > 1:
+        valid = np.repeat(valid, levels, axis=2)
+    return valid.astype(np.int8)

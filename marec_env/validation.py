@@ -28,7 +28,8 @@ def as_action(agent: str, value: Any, n_actions: int) -> int:
         )
     if not 0 <= int(value) < n_actions:
         raise ActionError(
-            f"action for {agent!r} is out of range: {int(value)} not in [0, {n_actions - 1}]"
+            f"action for {agent!r} is out of range: {int(value)} not in [0, {n_actions - 1}] "
+            f"(must be in [0, {n_actions}))"
         )
     return int(value)
 
@@ -44,9 +45,10 @@ def validate_action_dict(actions: Any, agents: Sequence[str], n_actions: int) ->
     missing = [a for a in agents if a not in actions]
     extra = [a for a in actions if a not in agents]
     if missing or extra:
+        unknown = " (unknown agent or no longer live)" if extra else ""
         raise ActionError(
             f"actions must have exactly one entry per live agent {list(agents)}; "
-            f"missing {missing}, unexpected {extra}"
+            f"missing {missing}, unexpected {extra}{unknown}"
         )
     return np.fromiter(
         (as_action(a, actions[a], n_actions) for a in agents), np.int64, count=len(agents)
@@ -66,3 +68,25 @@ def validate_action_array(actions: Any, shape: tuple[int, int], n_actions: int) 
         bad = array[(array < 0) | (array >= n_actions)][0]
         raise ActionError(f"action {int(bad)} out of range: allowed [0, {n_actions - 1}]")
     return array.astype(np.int64, copy=False)
+
+
+def validate_batched_actions(
+    actions: Any, agents: Sequence[str], num_envs: int, n_actions: int
+) -> np.ndarray:
+    """Vector-env actions, a dict agent → (B,) array or a (B, N) array, as (B, N) int64."""
+    if isinstance(actions, Mapping):
+        missing = [a for a in agents if a not in actions]
+        extra = [a for a in actions if a not in agents]
+        if missing or extra:
+            raise ActionError(
+                f"actions must have one (B,) array per agent {list(agents)}; "
+                f"missing {missing}, unexpected {extra}"
+            )
+        columns = [np.asarray(actions[a]) for a in agents]
+        for agent, column in zip(agents, columns):
+            if column.shape != (num_envs,):
+                raise ActionError(
+                    f"actions[{agent!r}] must have shape ({num_envs},), got {column.shape}"
+                )
+        actions = np.stack(columns, axis=1)
+    return validate_action_array(actions, (num_envs, len(agents)), n_actions)

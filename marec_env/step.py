@@ -1,0 +1,425 @@
+"""One market step, top to bottom, as named stages over the world's state.
+
+:func:`advance` is the whole step. Each stage takes what it needs and returns what it
+produces (or updates the part of :class:`~marec_env.world.World` it owns, said in its
+docstring):
+
+1. ``mechanism.decode``   actions → chosen candidate and bid per agent
+2. :func:`propose`         each agent's candidates, its chosen one first
+3. ``mechanism.fill_page`` proposals, bids, public counts → the page
+4. :func:`choose`          the user's click on the page (choice model over hidden utility)
+5. :func:`settle`          engagement, payments and rewards
+6. :func:`update_users`    the user's tastes, fatigue and session after the page
+7. :func:`feed_back`       public counts, and each backbone learns what it may see
+8. :func:`measure`         market and agent metrics (before the user can leave)
+9. :func:`turn_over`       sessions that ended start anew; churned users are replaced
+10. :func:`tick`           the clock advances; backbones may redeploy their item tables
+11. :func:`refresh_candidates` each agent's top-K for the users now in session
+
+Observations are built from the resulting state by :func:`marec_env.observation.observe`.
+:func:`reset_worlds` starts new episodes. Nothing here knows which mechanism runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from marec_env.config import MarketConfig
+from marec_env.core import metrics, users
+from marec_env.core.allocation import Page
+from marec_env.core.catalog import Catalog
+from marec_env.core.choice import sample_choice
+from marec_env.mechanisms import Mechanism
+from marec_env.ranking import largest_values
+from marec_env.recommenders.base import Backbone
+from marec_env.recommenders.candidates import CandidateCache
+from marec_env.world import Candidates, LastPage, World
+
+MARKET_METRICS = (
+    "ctr",
+    "engagement",
+    "ndcg",
+    "diversity",
+    "coverage",
+    "novelty",
+    "exposure_gini",
+    "cold_start_exposure",
+    "welfare",
+    "team_reward",
+)
+AGENT_METRICS = (
+    "own_reward",
+    "clicks",
+    "slots",
+    "slot_share",
+    "revenue",
+    "payment",
+    "cold_slots",
+    "cold_clicks",
+)
+INFO_KEYS = (*AGENT_METRICS, *MARKET_METRICS, "backbone_id")
+"""Every info dict carries exactly these numeric keys, for every agent, every step."""
+
+Streams = dict[str, np.random.Generator]
+"""The market's random streams by name (see :data:`marec_env.world.STREAMS`)."""
+
+
+@dataclass(frozen=True)
+class Setup:
+    """What stays fixed while a market runs: its rules and its agents' backbones."""
+
+    config: MarketConfig
+    catalog: Catalog
+    mechanism: Mechanism
+    backbones: tuple[Backbone, ...]
+    """One per agent; each keeps its own learned model."""
+    caches: tuple[CandidateCache, ...]
+    """Each backbone's exact top-K cache."""
+    choice_probabilities: Callable[..., np.ndarray]
+    """The choice model: (utility, shown, weights, scale, no_click) → (W, S + 1)."""
+    position_weights: np.ndarray
+    """(S,) examination weight of each slot."""
+    backbone_ids: np.ndarray
+    """(N,) float32 registry index of each agent's backbone kind (``infos["backbone_id"]``)."""
+    worlds: np.ndarray
+    """(W,) int64 ``arange(W)``, the row index of every world."""
+
+    @property
+    def n_agents(self) -> int:
+        return len(self.backbones)
+
+
+@dataclass
+class StepResult:
+    rewards: np.ndarray
+    """(W, N) float32."""
+    truncated: np.ndarray
+    """(W,) bool: the world reached ``max_cycles``."""
+    info: dict[str, np.ndarray]
+    """Metric name → (W, N) float32 (market-level metrics repeated per agent)."""
+
+
+@dataclass
+class Choice:
+    """The page as the user saw it and what they did (stage 4)."""
+
+    shown: np.ndarray
+    """(W, S) bool slot holds an item."""
+    item: np.ndarray
+    """(W, S) int64 item per slot, 0 where empty (mask with ``shown``)."""
+    utility: np.ndarray
+    """(W, S) true utility of each slot's item for the user (hidden)."""
+    probabilities: np.ndarray
+    """(W, S + 1) click probability per slot, last column no click."""
+    slot: np.ndarray
+    """(W,) int64 clicked slot, S for no click."""
+    clicked: np.ndarray
+    """(W,) bool."""
+    onehot: np.ndarray
+    """(W, S) bool the clicked slot."""
+
+
+@dataclass
+class Settlement:
+    """What the page earned (stage 5)."""
+
+    rewards: np.ndarray
+    """(W, N) r_i = λ·own_i + (1 − λ)·team."""
+    own: np.ndarray
+    revenue: np.ndarray
+    payment: np.ndarray
+    team: np.ndarray
+    diversity: np.ndarray
+    """(W,) intra-list diversity of the page."""
+    engagement: np.ndarray
+    """(W, S) engagement a click on each slot brings, 0 for empty slots."""
+    owned: np.ndarray
+    """(W, N, S) bool agent n filled slot s."""
+    consumed: np.ndarray
+    """(W,) int64 clicked item, -1 for none."""
+    gained: np.ndarray
+    """(W,) engagement of the click, 0 for none."""
+
+
+def advance(setup: Setup, world: World, rng: Streams, actions: np.ndarray) -> StepResult:
+    """Serve one page in every world. ``actions`` (W, N) int64, already validated."""
+    current = world.sessions.user.copy()
+    chosen, bids = setup.mechanism.decode(actions)
+    proposals = propose(world.candidates.items, chosen)
+    page = setup.mechanism.fill_page(proposals, bids, world.counts, rng["allocation"])
+    choice = choose(setup, world.population, current, page, rng["choice"])
+    settlement = settle(setup.config, setup.catalog, setup.n_agents, page, choice)
+    update_users(setup, world, current, settlement.consumed, settlement.gained)
+    feed_back(setup, world, page, choice, current)
+    info, world.last = measure(setup, world, page, choice, settlement, current)
+    turn_over(setup, world, rng["users"])
+    tick(setup, world)
+    world.candidates = refresh_candidates(setup, world)
+    truncated = world.t >= setup.config.max_cycles
+    return StepResult(settlement.rewards.astype(np.float32), truncated, info)
+
+
+def reset_worlds(setup: Setup, world: World, rng: Streams, worlds: np.ndarray) -> None:
+    """Start a new episode in the given worlds: backbones forget, every user is new."""
+    cfg, u = setup.config, setup.config.n_users
+    world.t[worlds] = 0
+    for backbone, cache in zip(setup.backbones, setup.caches):
+        backbone.reset(worlds, rng["backbones"])
+        cache.invalidate_worlds(worlds)
+    everyone = np.repeat(worlds, u), np.tile(np.arange(u), len(worlds))
+    admit_new_users(setup, world, *everyone, rng["users"])
+    world.exposure.reset(worlds)
+    world.counts.clear(worlds)
+    world.last.clear(worlds, cfg.slots)
+    users.start_sessions(world.sessions, worlds, u, (cfg.budget_min, cfg.budget_max), rng["users"])
+    world.candidates = refresh_candidates(setup, world)
+
+
+# ---------------------------------------------------------------------------- the stages
+def propose(candidate_items: np.ndarray, chosen: np.ndarray) -> np.ndarray:
+    """(W, N, K) each agent's candidates reordered so that the chosen one comes first."""
+    k = candidate_items.shape[2]
+    rest = np.arange(k)[None, None, :] != chosen[:, :, None]
+    order = np.argsort(rest, axis=2, kind="stable")
+    return np.take_along_axis(candidate_items, order, 2)
+
+
+def choose(
+    setup: Setup,
+    population: users.Population,
+    current: np.ndarray,
+    page: Page,
+    rng: np.random.Generator,
+) -> Choice:
+    """The user in session looks at the page and clicks at most one item."""
+    cfg, cat = setup.config, setup.catalog
+    shown = page.item >= 0
+    item = np.where(shown, page.item, 0)
+    utility = users.true_utility(
+        population, setup.worlds, current, cat.latent[item], cat.quality[item], cfg.quality_weight
+    )
+    probs = setup.choice_probabilities(
+        utility, shown, setup.position_weights, cfg.utility_scale, cfg.no_click_utility
+    )
+    slot = sample_choice(probs, rng.random(len(setup.worlds)))
+    onehot = np.arange(cfg.slots)[None, :] == slot[:, None]
+    return Choice(shown, item, utility, probs, slot, slot < cfg.slots, onehot)
+
+
+def settle(
+    cfg: MarketConfig, catalog: Catalog, n_agents: int, page: Page, choice: Choice
+) -> Settlement:
+    """Engagement of the click (or its expectation), payments at the page's prices, rewards."""
+    shown, item = choice.shown, choice.item
+    engagement = np.where(shown, _sigmoid(choice.utility), 0.0)
+    weight = choice.probabilities[:, :-1] if cfg.reward_mode == "expected" else choice.onehot
+    value = engagement * weight
+    paid = page.price * weight
+    owned = page.owner[:, None, :] == np.arange(n_agents)[None, :, None]
+    revenue = (owned * value[:, None, :]).sum(axis=2)
+    payment = (owned * paid[:, None, :]).sum(axis=2)
+    diversity = metrics.intra_list_diversity(catalog.attributes[item], shown)
+    team = value.sum(axis=1) + cfg.diversity_weight * diversity
+    own = revenue - payment
+    rewards = cfg.reward_lambda * own + (1.0 - cfg.reward_lambda) * team[:, None]
+    rows, slot = np.arange(len(item)), np.minimum(choice.slot, cfg.slots - 1)
+    consumed = np.where(choice.clicked, item[rows, slot], -1)
+    gained = np.where(choice.clicked, engagement[rows, slot], 0.0)
+    return Settlement(
+        rewards, own, revenue, payment, team, diversity, engagement, owned, consumed, gained
+    )
+
+
+def update_users(
+    setup: Setup, world: World, current: np.ndarray, consumed: np.ndarray, gained: np.ndarray
+) -> None:
+    """Updates ``world.population`` (fatigue decays, a click drifts tastes and tires) and
+    ``world.sessions`` (budget, steps, clicks, misses, last topic)."""
+    cfg, sess, pop, worlds = setup.config, world.sessions, world.population, setup.worlds
+    pop.fatigue[worlds, current] *= cfg.fatigue_decay
+    hit = consumed >= 0
+    if hit.any():
+        latent = setup.catalog.latent[consumed[hit]]
+        users.consume(pop, worlds[hit], current[hit], latent, cfg.drift_rate, cfg.fatigue_rate)
+    sess.budget -= cfg.browse_cost + gained
+    sess.steps += 1
+    sess.clicks += hit
+    sess.misses = np.where(hit, 0, sess.misses + 1)
+    sess.last_clicked = hit
+    main_topic = setup.catalog.main_topic[np.maximum(consumed, 0)]
+    sess.last_topic = np.where(hit, main_topic, sess.last_topic)
+
+
+def feed_back(setup: Setup, world: World, page: Page, choice: Choice, current: np.ndarray) -> None:
+    """Updates ``world.counts``; each backbone learns from the impressions it may see
+    (``feedback_sharing``) and its cache forgets users whose scores changed."""
+    w, s = np.nonzero(choice.shown)
+    items, clicked, owner = page.item[w, s], choice.onehot[w, s], page.owner[w, s]
+    # A page never shows an item twice and a world clicks at most once, so every (world,
+    # item) pair below is distinct and a fancy-indexed += counts exactly (no np.add.at).
+    counts = world.counts
+    counts.item_impressions[w, items] += 1
+    counts.item_clicks[w[clicked], items[clicked]] += 1
+    counts.clicks_total[w[clicked]] += 1
+    everything = setup.config.feedback_sharing != "own"
+    for agent, (backbone, cache) in enumerate(zip(setup.backbones, setup.caches)):
+        see = np.ones_like(clicked) if everything else owner == agent
+        if not see.any():
+            continue
+        ew, eu = w[see], current[w[see]]
+        changed = backbone.learn(ew, eu, items[see], clicked[see], world.t[ew])
+        if changed.any():
+            cache.invalidate_users(ew[changed], eu[changed])
+
+
+def measure(
+    setup: Setup,
+    world: World,
+    page: Page,
+    choice: Choice,
+    settlement: Settlement,
+    current: np.ndarray,
+) -> tuple[dict[str, np.ndarray], LastPage]:
+    """Every info key as (W, N) float32, and the page's record for the next observation.
+
+    Updates ``world.exposure``. Runs before :func:`turn_over`, while ``current`` still holds
+    the users who saw the page.
+    """
+    cfg, cat, shown = setup.config, setup.catalog, choice.shown
+    n_avail = n_available(cat, world.t)
+    young = shown & ((world.t[:, None] - cat.release_time[choice.item]) < cfg.cold_start_window)
+    info = _market_metrics(setup, world, page, choice, settlement, young, current, n_avail)
+    info.update(
+        own_reward=settlement.own,
+        revenue=settlement.revenue,
+        payment=settlement.payment,
+        team_reward=settlement.team,
+    )
+    owned_shown = settlement.owned & shown[:, None, :]
+    slots = owned_shown.sum(axis=2)
+    agent_clicks = (owned_shown & choice.onehot[:, None, :]).sum(axis=2)
+    owned_young = owned_shown & young[:, None, :]
+    info.update(
+        cold_slots=owned_young.sum(axis=2),
+        cold_clicks=(owned_young & choice.onehot[:, None, :]).sum(axis=2),
+    )
+    info.update(slots=slots, slot_share=slots / cfg.slots, clicks=agent_clicks)
+    last = LastPage((slots / cfg.slots).astype(np.float32), agent_clicks, choice.slot, page)
+    return _per_agent(setup, info), last
+
+
+def turn_over(setup: Setup, world: World, rng: np.random.Generator) -> None:
+    """Users out of budget or patience leave; with probability ``churn_rate`` a brand-new
+    user takes their place. A random member of the population starts the next session."""
+    cfg, sess = setup.config, world.sessions
+    leaving = np.flatnonzero((sess.budget <= 0) | (sess.misses >= cfg.patience))
+    if len(leaving) == 0:
+        return
+    churned = leaving[rng.random(len(leaving)) < cfg.churn_rate]
+    if len(churned):
+        admit_new_users(setup, world, churned, sess.user[churned], rng)
+    users.start_sessions(sess, leaving, cfg.n_users, (cfg.budget_min, cfg.budget_max), rng)
+
+
+def tick(setup: Setup, world: World) -> None:
+    """The clock advances; a backbone that redeploys its item tables invalidates its cache."""
+    world.t += 1
+    for backbone, cache in zip(setup.backbones, setup.caches):
+        redeployed = backbone.tick(world.t)
+        if redeployed.any():
+            cache.invalidate_worlds(np.flatnonzero(redeployed))
+
+
+def refresh_candidates(setup: Setup, world: World) -> Candidates:
+    """Each agent's top-K for the user in session, from its backbone's exact cache."""
+    current, avail = world.sessions.user, n_available(setup.catalog, world.t)
+    looked = [cache.lookup(setup.worlds, current, avail) for cache in setup.caches]
+    return Candidates(
+        items=np.stack([x[0] for x in looked], axis=1),
+        scores=np.stack([x[1] for x in looked], axis=1),
+        valid=np.stack([x[2] for x in looked], axis=1),
+    )
+
+
+def admit_new_users(
+    setup: Setup,
+    world: World,
+    worlds: np.ndarray,
+    user_ids: np.ndarray,
+    rng: np.random.Generator,
+) -> None:
+    """These (world, user) slots get brand-new users (drawn from the users stream ``rng``);
+    backbones start their profiles from what the users state at sign-up."""
+    pop = world.population
+    users.draw_users(pop, worlds, user_ids, rng, stated_noise=0.5)
+    stated = pop.stated[worlds, user_ids]
+    text_ids = pop.profile_text_id[worlds, user_ids]
+    for backbone, cache in zip(setup.backbones, setup.caches):
+        backbone.new_users(worlds, user_ids, stated, text_ids)
+        cache.invalidate_users(worlds, user_ids)
+
+
+def n_available(catalog: Catalog, t: np.ndarray) -> np.ndarray:
+    """(W,) how many catalog items (a prefix, sorted by release) exist at step ``t``."""
+    return np.searchsorted(catalog.release_time, t, side="right")
+
+
+# ---------------------------------------------------------------------------- metrics
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def _market_metrics(
+    setup: Setup,
+    world: World,
+    page: Page,
+    choice: Choice,
+    settlement: Settlement,
+    young: np.ndarray,
+    current: np.ndarray,
+    n_avail: np.ndarray,
+) -> dict[str, np.ndarray]:
+    cfg, shown, counts = setup.config, choice.shown, world.counts
+    world.exposure.add(page.item)
+    relevance = np.where(shown, _sigmoid(cfg.utility_scale * choice.utility), 0.0)
+    n_shown = np.maximum(shown.sum(axis=1), 1)
+    clicks_total = counts.clicks_total[:, None]
+    item_clicks = counts.item_clicks[setup.worlds[:, None], choice.item]
+    share = (item_clicks + 1.0) / (clicks_total + n_avail[:, None])
+    novelty = np.where(shown, -np.log2(share), 0.0).sum(axis=1) / n_shown
+    ideal = _ideal_relevance(setup, world, current, n_avail)
+    return {
+        "ctr": choice.clicked / n_shown,
+        "engagement": settlement.gained,
+        "ndcg": metrics.ndcg(relevance, ideal, setup.position_weights),
+        "diversity": settlement.diversity,
+        "coverage": world.exposure.coverage(n_avail),
+        "novelty": novelty / np.log2(clicks_total[:, 0] + n_avail + 1.0),
+        "exposure_gini": world.exposure.gini(n_avail),
+        "cold_start_exposure": young.sum(axis=1) / cfg.slots,
+        "welfare": -np.log(np.maximum(choice.probabilities[:, -1], 1e-12)),
+    }
+
+
+def _ideal_relevance(setup: Setup, world: World, current, n_avail) -> np.ndarray:
+    """Relevance of the S best available items by true utility, descending (for NDCG)."""
+    cfg, cat, pop, worlds = setup.config, setup.catalog, world.population, setup.worlds
+    taste = pop.preference[worlds, current] - pop.fatigue[worlds, current]
+    stop = int(n_avail.max())
+    utility = taste @ cat.latent[:stop].T + cfg.quality_weight * cat.quality[:stop]
+    if n_avail.min() != stop:  # worlds at different steps (only after partial resets)
+        utility[np.arange(stop)[None, :] >= n_avail[:, None]] = -np.inf
+    best = largest_values(utility.astype(np.float32, copy=False), cfg.slots)
+    return _sigmoid(cfg.utility_scale * best)
+
+
+def _per_agent(setup: Setup, info: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    out, shape = {}, (len(setup.worlds), setup.n_agents)
+    for key, value in info.items():
+        value = np.asarray(value, dtype=np.float32)
+        out[key] = value if value.ndim == 2 else np.repeat(value[:, None], setup.n_agents, axis=1)
+    out["backbone_id"] = np.broadcast_to(setup.backbone_ids, shape)
+    return out
