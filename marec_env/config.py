@@ -178,7 +178,7 @@ def _validate(cfg: MarketConfig) -> None:
         if kind not in BACKBONE_KINDS:
             raise ConfigError(f"backbones: unknown kind {kind!r}; allowed: {list(BACKBONE_KINDS)}")
     for name, allowed in (
-        ("allocation", ALLOCATIONS),
+        ("allocation", tuple(MECHANISMS)),  # the live registry: plug-ins join it
         ("choice_model", CHOICE_MODELS),
         ("feedback_sharing", FEEDBACK_SHARING),
         ("reward_mode", REWARD_MODES),

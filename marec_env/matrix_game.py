@@ -58,9 +58,10 @@ in ``trending``).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-import difflib
-import functools
+import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -68,17 +69,41 @@ import gymnasium
 import numpy as np
 from pettingzoo import ParallelEnv
 
-AGENTS = ("recommender_0", "recommender_1")
+from marec_env import config as market_config
+from marec_env.config import ConfigError, check_choice, check_int, check_known_keys, check_real
+from marec_env.frontend import AgentInterface, agent_names
+from marec_env.observation import ObservationLayout
+from marec_env.step import INFO_KEYS
+from marec_env.validation import ActionError, EpisodeOverError
+
+AGENTS = tuple(agent_names(2))
 N_CAND = 3
-INFO_KEYS = (
-    "own_reward", "team_reward", "clicks", "slots", "slot_share", "revenue", "payment", "ctr",
-    "engagement", "ndcg", "diversity", "coverage", "novelty", "exposure_gini",
-    "cold_start_exposure", "welfare", "backbone_id",
-)  # fmt: skip
+OBSERVED_PARTS = (
+    "cand_score",
+    "cand_age",
+    "cand_popularity",
+    "cand_valid",
+    "user",
+    "agent",
+    "time",
+)
+"""The market observation's parts this game fills, in the market's order; ``user`` is one
+value (the single user type is always present)."""
 
 
-class MatrixGameError(ValueError):
-    """A matrix-game override or action is invalid."""
+class MatrixGameError(ActionError, ConfigError, EpisodeOverError):
+    """A matrix-game override or action is invalid (catchable as the market envs' errors)."""
+
+
+@contextlib.contextmanager
+def _game_errors() -> Iterator[None]:
+    """The shared checks raise the market's error classes; this game raises its own."""
+    try:
+        yield
+    except MatrixGameError:
+        raise
+    except (ActionError, EpisodeOverError, KeyError) as err:
+        raise MatrixGameError(err.args[0] if err.args else str(err)) from err
 
 
 @dataclass(frozen=True)
@@ -159,47 +184,24 @@ class MatrixGameConfig:
     """``ansi``, ``rgb_array``, ``human`` or None."""
 
     def __post_init__(self) -> None:
-        checks = {
-            "mode": self.mode in MODES,
-            "game": self.game is None or self.game in GAMES,
-            "observation": self.observation in ("box", "dict"),
-            "render_mode": self.render_mode is None or self.render_mode in RENDER_MODES,
-            "max_cycles": isinstance(self.max_cycles, int) and self.max_cycles >= 1,
-            "reward_noise": np.isfinite(self.reward_noise) and self.reward_noise >= 0,
-            "penalty": np.isfinite(self.penalty),
-        }
-        allowed = {
-            "mode": MODES, "game": (None, *GAMES), "observation": ("box", "dict"),
-            "render_mode": (None, *RENDER_MODES), "max_cycles": "an integer >= 1",
-            "reward_noise": "a finite number >= 0", "penalty": "a finite number",
-        }  # fmt: skip
-        for name, ok in checks.items():
-            if not ok:
-                raise MatrixGameError(
-                    f"{name}: got {getattr(self, name)!r}; allowed: {allowed[name]}"
-                )
+        error = MatrixGameError
+        check_choice(self, "mode", MODES, error)
+        check_choice(self, "game", (None, *GAMES), error)
+        check_choice(self, "observation", market_config.OBSERVATION_MODES, error)
+        check_choice(self, "render_mode", market_config.RENDER_MODES, error)
+        check_int(self, "max_cycles", 1, error)
+        check_real(self, "reward_noise", 0.0, error=error)
+        check_real(self, "penalty", -math.inf, error=error)
 
 
 def _config(overrides: dict[str, Any]) -> MatrixGameConfig:
-    names = [f.name for f in dataclasses.fields(MatrixGameConfig)]
-    for key in overrides:
-        if key not in names:
-            hint = difflib.get_close_matches(key, names, n=3)
-            extra = f" (did you mean {', '.join(hint)}?)" if hint else ""
-            raise MatrixGameError(
-                f"unknown matrix-game key {key!r}{extra}. Allowed keys: {', '.join(names)}"
-            )
+    names = tuple(f.name for f in dataclasses.fields(MatrixGameConfig))
+    check_known_keys(overrides, names, "matrix-game", MatrixGameError)
     return MatrixGameConfig(**overrides)
 
 
 def _layout() -> dict[str, slice]:
-    sizes = {"cand_score": N_CAND, "cand_age": N_CAND, "cand_popularity": N_CAND,
-             "cand_valid": N_CAND, "user": 1, "agent": 2 + len(AGENTS), "time": 1}  # fmt: skip
-    layout, start = {}, 0
-    for key, size in sizes.items():
-        layout[key] = slice(start, start + size)
-        start += size
-    return layout
+    return ObservationLayout(N_CAND, len(AGENTS)).select(OBSERVED_PARTS, user=1)
 
 
 class MatrixGameEnv(ParallelEnv):
@@ -223,38 +225,27 @@ class MatrixGameEnv(ParallelEnv):
                               cfg.penalty)  # fmt: skip
         self.max_cycles = cfg.max_cycles
         self.render_mode = cfg.render_mode
-        self.possible_agents = list(AGENTS)
         self.agents: list[str] = []
         self.obs_layout = _layout()
         self.obs_dim = max(s.stop for s in self.obs_layout.values())
-        box = gymnasium.spaces.Box(0.0, 1.0, (self.obs_dim,), np.float32)
-        mask = gymnasium.spaces.Box(0, 1, (N_CAND,), np.int8)
-        self._obs_space = (
-            box if cfg.observation == "box"
-            else gymnasium.spaces.Dict({"observation": box, "action_mask": mask})
-        )  # fmt: skip
-        self._act_space = gymnasium.spaces.Discrete(N_CAND)
-        self.state_space = gymnasium.spaces.Box(0.0, 1.0, (len(AGENTS) * self.obs_dim,),
-                                                np.float32)  # fmt: skip
+        self.interface = AgentInterface(
+            len(AGENTS), self.obs_dim, N_CAND, cfg.observation, bounds=(0.0, 1.0)
+        )
+        self.possible_agents = list(self.interface.possible_agents)
+        self.state_space = self.interface.state_space
         self._rng = np.random.default_rng(np.random.SeedSequence())
         self._t = 0
         self._last = np.zeros((len(AGENTS), 2), np.float32)  # slot share, clicks
         self._last_joint: tuple[int, int] | None = None
         self._last_rewards = np.zeros(len(AGENTS))
 
-    @functools.cache  # noqa: B019 - PettingZoo wants the same object back
     def observation_space(self, agent: str) -> gymnasium.Space:
-        self._check_agent(agent)
-        return self._obs_space
+        with _game_errors():
+            return self.interface.observation_space(agent)
 
-    @functools.cache  # noqa: B019
     def action_space(self, agent: str) -> gymnasium.Space:
-        self._check_agent(agent)
-        return self._act_space
-
-    def _check_agent(self, agent: str) -> None:
-        if agent not in self.possible_agents:
-            raise MatrixGameError(f"unknown agent {agent!r}; agents: {self.possible_agents}")
+        with _game_errors():
+            return self.interface.action_space(agent)
 
     # ------------------------------------------------------------------ dynamics
     def reset(self, seed: int | None = None, options: dict | None = None):
@@ -268,9 +259,9 @@ class MatrixGameEnv(ParallelEnv):
         return self._observations(), {a: self._info(i, None) for i, a in enumerate(AGENTS)}
 
     def step(self, actions: dict[str, Any]):
-        if not self.agents:
-            raise MatrixGameError("step() called after the game ended; call reset() first")
-        joint = self._parse(actions)
+        with _game_errors():
+            a0, a1 = self.interface.joint_action(actions, self.agents).tolist()
+        joint = (a0, a1)
         own = self.game.own[:, joint[0], joint[1]]
         team = float(self.game.team[joint])
         rewards = own if self.mode == "competitive" else np.full(len(AGENTS), team)
@@ -298,31 +289,9 @@ class MatrixGameEnv(ParallelEnv):
             self.render()
         return out
 
-    def _parse(self, actions: dict[str, Any]) -> tuple[int, int]:
-        for agent in actions:
-            self._check_agent(agent)
-        missing = [a for a in AGENTS if a not in actions]
-        if missing:
-            raise MatrixGameError(f"missing actions for {missing}; both agents act every step")
-        joint = []
-        for agent in AGENTS:
-            value = actions[agent]
-            if not (np.issubdtype(np.asarray(value).dtype, np.integer) and np.ndim(value) == 0):
-                raise MatrixGameError(f"action of {agent} must be an integer, got {value!r}")
-            if not 0 <= int(value) < N_CAND:
-                raise MatrixGameError(f"action of {agent} must be in [0, {N_CAND}), got {value}")
-            joint.append(int(value))
-        return joint[0], joint[1]
-
     def _observations(self) -> dict[str, Any]:
-        out = {}
-        for i, agent in enumerate(AGENTS):
-            obs = self._observe(i)
-            if self.config.observation == "dict":
-                out[agent] = {"observation": obs, "action_mask": np.ones(N_CAND, np.int8)}
-            else:
-                out[agent] = obs
-        return out
+        obs = np.stack([self._observe(i) for i in range(len(AGENTS))])
+        return self.interface.pack(obs, lambda: np.ones((len(AGENTS), N_CAND), np.int8))
 
     def _observe(self, i: int) -> np.ndarray:
         g, lay = self.game, self.obs_layout
@@ -362,7 +331,7 @@ class MatrixGameEnv(ParallelEnv):
         return np.concatenate([self._observe(i) for i in range(len(AGENTS))])
 
     def action_masks(self) -> dict[str, np.ndarray]:
-        return {a: np.ones(N_CAND, np.int8) for a in AGENTS}
+        return self.interface.per_agent(np.ones((len(AGENTS), N_CAND), np.int8))
 
     def reference_joint_action(self) -> tuple[int, int]:
         """The team optimum (cooperative mode) or the pure Nash equilibrium (competitive)."""

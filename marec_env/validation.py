@@ -38,7 +38,7 @@ def validate_action_dict(actions: Any, agents: Sequence[str], n_actions: int) ->
     """The joint action (N,) int64 of a ParallelEnv step, checked against the live agents."""
     if not agents:
         raise EpisodeOverError(
-            "step() called after the episode ended (every agent truncated); call reset()"
+            "step() called after the episode ended (every agent done); call reset()"
         )
     if not isinstance(actions, Mapping):
         raise ActionError(f"actions must be a dict agent -> int, got {type(actions).__name__}")
