@@ -45,7 +45,8 @@ class MarketEnv(ParallelEnv):
     ## Action
     ``Discrete(K)``: the candidate to put first (the agent's other candidates follow in rank
     order). In auctions ``Discrete(K × bid_levels)``: ``action = candidate × bid_levels + level``,
-    bid = (level + 1) / bid_levels per click.
+    bid = (level + 1) / bid_levels per click. (The mechanism, ``allocation``, is a plug-in of
+    :mod:`marec_env.mechanisms` and says how many bid levels an action carries.)
 
     ## Reward
     r_i = λ·own_i + (1 − λ)·team. own_i = engagement of clicks on agent i's items minus its
@@ -67,6 +68,11 @@ class MarketEnv(ParallelEnv):
     in the owning agent's colour and filled with the item's topic mix, the click outlined in
     white, the user's topic tastes, running slot shares); ``"human"`` prints the ansi line
     every step (no window: these envs run headless).
+
+    ## How a step runs
+    :func:`marec_env.step.advance` is the whole step as named stages over the world's state
+    (:class:`marec_env.world.World`): decode → propose → fill the page → choose → settle →
+    update users → feed back → measure → turn over sessions → tick → refresh candidates.
 
     ## Arguments
     ``MarketEnv(config)`` with a :class:`~marec_env.config.MarketConfig`; normally built by
