@@ -307,7 +307,8 @@ def measure(
         cold_clicks=(owned_young & choice.onehot[:, None, :]).sum(axis=2),
     )
     info.update(slots=slots, slot_share=slots / cfg.slots, clicks=agent_clicks)
-    last = LastPage((slots / cfg.slots).astype(np.float32), agent_clicks, choice.slot, page)
+    share = (slots / cfg.slots).astype(np.float32)
+    last = LastPage(share, agent_clicks.astype(np.float32), choice.slot, page)
     return _per_agent(setup, info), last
 
 

@@ -68,7 +68,7 @@ class LastPage:
     slot_share: np.ndarray
     """(W, N) float32 share of the S slots each agent filled."""
     clicks: np.ndarray
-    """(W, N) clicks on each agent's items (0 or 1)."""
+    """(W, N) float32 clicks on each agent's items (0 or 1)."""
     choice: np.ndarray
     """(W,) int64 clicked slot, S for no click."""
     page: Page | None = None

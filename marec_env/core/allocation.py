@@ -1,4 +1,7 @@
-"""Allocation mechanisms: how the agents' proposals fill the S slots of a page.
+"""Allocation kernels: how the agents' proposals fill the S slots of a page (pure numpy).
+
+The env reaches them through the mechanism plug-ins of :mod:`marec_env.mechanisms`, which
+also decode actions and compute what a kernel needs (the auction's quality score).
 
 Inputs are batched over n worlds: ``proposals`` (n, N, K) item ids in each agent's preference
 order (its chosen candidate first). Every mechanism returns a :class:`Page` with item -1 in
