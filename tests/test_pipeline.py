@@ -12,6 +12,7 @@ from marec_env.core.allocation import Page
 from marec_env.market import Market
 from marec_env.market_env import MarketEnv
 from marec_env.mechanisms import MECHANISMS, GSPAuction, Mechanism, make_mechanism
+from marec_env.observation import ObservationLayout
 from marec_env.recommenders import BACKBONE_KINDS, backbone_class, backbone_id
 from marec_env.step import propose
 from marec_env.world import PublicCounts
@@ -155,3 +156,24 @@ def test_public_counts_are_the_pages_shown_and_clicked(env_id, rng):
     np.testing.assert_array_equal(counts.item_impressions, shown)
     np.testing.assert_array_equal(counts.item_clicks, clicked)
     np.testing.assert_array_equal(counts.clicks_total, clicked.sum(axis=1))
+
+
+def test_matrix_game_uses_the_shared_layout_and_checks():
+    game = marec_env.parallel_env("marec/matrix-game-v0", observation="dict")
+    market = ObservationLayout(3, 2).slices
+    assert set(game.obs_layout) <= set(market)
+    for part in ("cand_score", "cand_age", "cand_popularity", "cand_valid", "agent"):
+        width = game.obs_layout[part].stop - game.obs_layout[part].start
+        assert width == market[part].stop - market[part].start, part
+    obs, _ = game.reset(seed=0)
+    assert obs["recommender_0"]["action_mask"].tolist() == [1, 1, 1]
+    # The market's action checks and error classes, with the game's own error on top.
+    with pytest.raises(marec_env.ActionError, match=r"recommender_1.*out of range"):
+        game.step({"recommender_0": 0, "recommender_1": 3})
+    with pytest.raises(marec_env.ActionError, match="missing"):
+        game.step({"recommender_0": 0})
+    with pytest.raises(marec_env.ConfigError, match="did you mean max_cycles"):
+        marec_env.parallel_env("marec/matrix-game-v0", max_cycle=2)
+    game.step({"recommender_0": 0, "recommender_1": 1})
+    with pytest.raises(marec_env.EpisodeOverError, match="reset"):
+        game.step({"recommender_0": 0, "recommender_1": 1})
