@@ -63,6 +63,21 @@ AGENT_METRICS = (
 INFO_KEYS = (*AGENT_METRICS, *MARKET_METRICS, "backbone_id")
 """Every info dict carries exactly these numeric keys, for every agent, every step."""
 
+STAGES = (
+    "propose",
+    "choose",
+    "settle",
+    "update_users",
+    "feed_back",
+    "measure",
+    "turn_over",
+    "tick",
+    "refresh_candidates",
+)
+"""The module-level stages :func:`advance` calls once each, in order (besides the
+mechanism's ``decode`` and ``fill_page``). It looks them up in this module at call time, so
+a profiler can time one by wrapping the module attribute."""
+
 Streams = dict[str, np.random.Generator]
 """The market's random streams by name (see :data:`marec_env.world.STREAMS`)."""
 

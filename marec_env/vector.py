@@ -41,6 +41,7 @@ class VectorMarketEnv:
         self.state_space = self.interface.state_space
         self._all = np.arange(num_envs)
         self._seeded = False
+        self._obs = np.zeros((num_envs, config.n_agents, self.market.layout.size), np.float32)
 
     def observation_space(self, agent: str) -> gymnasium.spaces.Space:
         """The space of one world's observation (a Dict with ``action_mask`` in dict mode)."""
@@ -55,7 +56,7 @@ class VectorMarketEnv:
             self.market.seed(np.random.SeedSequence(seed))
             self._seeded = True
         self.market.reset_worlds(self._all)
-        obs = self.market.observations()
+        self._obs = obs = self.market.observations()
         return self._split(obs), {a: {} for a in self.possible_agents}
 
     def step(self, actions: dict[str, Any] | np.ndarray):
@@ -68,6 +69,7 @@ class VectorMarketEnv:
             final = obs.copy()
             self.market.reset_worlds(done)
             obs = self.market.observations()
+        self._obs = obs
         infos = {
             a: {**{k: v[:, i] for k, v in result.info.items()}, "final_observation": final[:, i]}
             for i, a in enumerate(self.possible_agents)
@@ -82,7 +84,7 @@ class VectorMarketEnv:
 
     def state(self) -> np.ndarray:
         """(B, N × obs_dim): each world's agents' observations concatenated."""
-        return self.market.observations().reshape(self.num_envs, -1)
+        return self._obs.reshape(self.num_envs, -1).copy()
 
     def action_masks(self) -> dict[str, np.ndarray]:
         return self.interface.per_agent(self.market.action_masks())

@@ -177,3 +177,25 @@ def test_matrix_game_uses_the_shared_layout_and_checks():
     game.step({"recommender_0": 0, "recommender_1": 1})
     with pytest.raises(marec_env.EpisodeOverError, match="reset"):
         game.step({"recommender_0": 0, "recommender_1": 1})
+
+
+def test_advance_runs_every_named_stage_once_in_order(monkeypatch, rng):
+    from marec_env import step as pipeline
+
+    config = MarketConfig(allocation="auction", **FAST)
+    market = Market(config, num_worlds=2)
+    market.seed(np.random.SeedSequence(0))
+    market.reset_worlds(np.arange(2))
+    calls: list[str] = []
+
+    def traced(name, stage):
+        def run(*args, **kwargs):
+            calls.append(name)
+            return stage(*args, **kwargs)
+
+        return run
+
+    for name in pipeline.STAGES:
+        monkeypatch.setattr(pipeline, name, traced(name, getattr(pipeline, name)))
+    market.step(rng.integers(config.n_actions, size=(2, config.n_agents)))
+    assert calls == list(pipeline.STAGES)
