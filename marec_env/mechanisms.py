@@ -13,7 +13,8 @@ three questions and nothing else in the env asks which mechanism runs:
 
 Adding a mechanism: write its class here (or its batched kernel in ``core/allocation.py``
 and a thin class here), decorate it with ``@register``, and give it a preset in
-:mod:`marec_env.registry`.
+:mod:`marec_env.registry`. A class registered from another module joins the same registry
+once that module is imported (``tests/test_pipeline.py`` plugs one in that way).
 """
 
 from __future__ import annotations
@@ -68,7 +69,10 @@ class Mechanism(ABC):
     ) -> Page:
         """The page of every world: ``proposals`` (W, N, K) item ids in each agent's order
         (its chosen candidate first), ``bids`` (W, N), the public ``counts``, and the
-        allocation random stream (used only by mechanisms that draw)."""
+        allocation random stream (used only by mechanisms that draw).
+
+        A page never shows an item twice (empty slots hold -1); shown slots name their
+        owner; prices are per click, >= 0, and 0 in empty slots."""
 
 
 MECHANISMS: dict[str, type[Mechanism]] = {}
