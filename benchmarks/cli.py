@@ -146,11 +146,12 @@ def _train(scenario: Scenario, out: Path, progress: bool, report: bool) -> int:
     if store.completed:
         n = len(scenario.learners) * len(scenario.seeds)
         print(f"resuming {out}: {len(store.completed)} of {n} runs already done", file=sys.stderr)
-    stop = runner.StopFlag()
-    with stop.installed():
-        outcome = runner.run_scenario(scenario, store, train_fn, factory, stop, progress)
-    if report:
-        finalize(store)
+    with store:  # holds the directory's lock until the report is written
+        stop = runner.StopFlag()
+        with stop.installed():
+            outcome = runner.run_scenario(scenario, store, train_fn, factory, stop, progress)
+        if report:
+            finalize(store)
     print(f"results in {out} ({outcome.units_done}/{outcome.units_total} runs finished)")
     return EXIT_INTERRUPTED if outcome.interrupted else 0
 
@@ -178,8 +179,9 @@ def cmd_plot(args: argparse.Namespace) -> int:
     if meta is None and not rows:
         raise UsageError(f"plot: {directory} holds no results ({results.CSV_FILE})")
     results.check_writable_dir(directory)
-    store = ResultsDir(directory, meta or {}, rows)
-    finalize(store)
+    with results.lock_dir(directory):  # not while a run is still writing there
+        meta, rows = results.read_meta(directory), results.read_rows(directory)
+        finalize(ResultsDir(directory, meta or {}, rows))
     print(f"wrote {directory / summary.SUMMARY_FILE} and {directory / 'report.md'}")
     if args.video:
         from benchmarks.episode_gif import episode_gif
