@@ -120,7 +120,7 @@ def resolve_device(device: str) -> str:
 
 
 # ------------------------------------------------------------------------------- hashing
-_HASH_MEMO: dict[tuple[str, int, int], str] = {}
+_HASH_MEMO: dict[tuple[str, int, int, int, int], str] = {}
 _MEMO_FILE = "verified-weights.json"
 _LOCK = threading.RLock()
 
@@ -134,30 +134,34 @@ def _sha256_path(path: Path) -> str:
 
 
 def file_sha256(path: Path, memo_root: Path | None = None) -> str:
-    """sha256 of a (large) file, remembered by (path, size, mtime) in this process and in
-    ``memo_root/verified-weights.json``, so 90 MB of weights are hashed once, not per env."""
+    """sha256 of a (large) file, hashed in every process before its first use.
+
+    A memo on disk keyed by (path, size, mtime) would trust weights altered with their size
+    and mtime kept. Within a process the hash is remembered under a key that includes the
+    inode and ctime, which no ``touch`` or ``os.utime`` can restore. ``memo_root`` receives
+    ``verified-weights.json``: a record of what was verified, for humans; never read back."""
     stat = path.stat()
-    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
-    text_key = f"{key[0]}|{key[1]}|{key[2]}"
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino)
     with _LOCK:
         if key in _HASH_MEMO:
             return _HASH_MEMO[key]
-        memo: dict[str, str] = {}
-        memo_path = None if memo_root is None else memo_root / _MEMO_FILE
-        if memo_path is not None:
-            with contextlib.suppress(OSError, ValueError):
-                memo = dict(json.loads(memo_path.read_text("utf-8")))
-        value = memo.get(text_key)
-        if not isinstance(value, str) or len(value) != 64:
-            value = _sha256_path(path)
-            memo[text_key] = value
-            if memo_path is not None:
-                # Best effort: an unwritable cache was already reported by EmbeddingCache.
-                with contextlib.suppress(OSError):
-                    memo_root.mkdir(parents=True, exist_ok=True)  # type: ignore[union-attr]
-                    atomic_write_bytes(memo_path, json.dumps(memo, indent=1).encode("utf-8"))
+        value = _sha256_path(path)
         _HASH_MEMO[key] = value
+        if memo_root is not None:
+            _record_verified(memo_root, f"{key[0]}|{key[1]}|{key[2]}", value)
         return value
+
+
+def _record_verified(memo_root: Path, text_key: str, value: str) -> None:
+    memo: dict[str, str] = {}
+    memo_path = memo_root / _MEMO_FILE
+    with contextlib.suppress(OSError, ValueError, TypeError):
+        memo = dict(json.loads(memo_path.read_text("utf-8")))
+    memo[text_key] = value
+    # Best effort: an unwritable cache was already reported by EmbeddingCache.
+    with contextlib.suppress(OSError):
+        memo_root.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(memo_path, json.dumps(memo, indent=1).encode("utf-8"))
 
 
 def _weight_files(directory: Path) -> list[Path]:
