@@ -151,9 +151,10 @@ def _train(scenario: Scenario, out: Path, progress: bool, report: bool) -> int:
         with stop.installed():
             outcome = runner.run_scenario(scenario, store, train_fn, factory, stop, progress)
         if report:
-            finalize(store)
+            with stop.deferring():  # a second SIGTERM must not lose the report
+                finalize(store)
     print(f"results in {out} ({outcome.units_done}/{outcome.units_total} runs finished)")
-    return EXIT_INTERRUPTED if outcome.interrupted else 0
+    return EXIT_INTERRUPTED if outcome.interrupted or stop.is_set() else 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -181,6 +182,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
     results.check_writable_dir(directory)
     with results.lock_dir(directory):  # not while a run is still writing there
         meta, rows = results.read_meta(directory), results.read_rows(directory)
+        results.check_rows_present(directory, meta or {}, rows)
         finalize(ResultsDir(directory, meta or {}, rows))
     print(f"wrote {directory / summary.SUMMARY_FILE} and {directory / 'report.md'}")
     if args.video:

@@ -154,25 +154,78 @@ def _parse_cell(text: str) -> Any:
 
 
 def read_rows(directory: str | os.PathLike[str]) -> list[Row]:
-    """Rows of a results directory: JSONL (typed) if present, else the CSV."""
+    """Rows of a results directory: JSONL (typed) if present, else the CSV.
+
+    A damaged file raises ResultsDirError naming it, the line, and how to recover."""
     directory = Path(directory)
     if (directory / JSONL_FILE).is_file():
-        with open(directory / JSONL_FILE, encoding="utf-8") as fh:
-            return [json.loads(line) for line in fh if line.strip()]
+        return _read_jsonl(directory / JSONL_FILE)
     if (directory / CSV_FILE).is_file():
-        with open(directory / CSV_FILE, encoding="utf-8", newline="") as fh:
-            return [{k: _parse_cell(v) for k, v in r.items()} for r in csv.DictReader(fh)]
+        try:
+            with open(directory / CSV_FILE, encoding="utf-8", newline="") as fh:
+                return [{k: _parse_cell(v) for k, v in r.items()} for r in csv.DictReader(fh)]
+        except (OSError, UnicodeDecodeError, csv.Error) as exc:
+            raise ResultsDirError(
+                f"{directory / CSV_FILE} is damaged ({exc}); restore it from a backup, or "
+                f"delete it and {META_FILE} to run the scenario again"
+            ) from None
     return []
+
+
+def _read_jsonl(path: Path) -> list[Row]:
+    rows: list[Row] = []
+    try:
+        with open(path, encoding="utf-8") as fh:
+            for line in fh:
+                if line.strip():
+                    row = json.loads(line)
+                    if not isinstance(row, dict):
+                        raise ValueError(f"expected a JSON object, got {type(row).__name__}")
+                    rows.append(row)
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise ResultsDirError(
+            f"{path} is damaged after row {len(rows)} ({exc}). To recover: if {CSV_FILE} "
+            f"next to it is intact, delete {JSONL_FILE} (the rows are then read from the "
+            "CSV); otherwise delete the damaged line(s): a unit left incomplete is trained "
+            "again on resume"
+        ) from None
+    return rows
 
 
 def read_meta(directory: str | os.PathLike[str]) -> dict[str, Any] | None:
     path = Path(directory) / META_FILE
     if not path.is_file():
         return None
+    how = (
+        "To recover: restore it from a backup, or run the scenario again with another --out; "
+        f"the finished rows stay in {JSONL_FILE}/{CSV_FILE} (delete {META_FILE} to re-plot them)"
+    )
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ResultsDirError(f"{path}: unreadable run record ({exc})") from None
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ResultsDirError(f"{path}: unreadable run record ({exc}). {how}") from None
+    completed = meta.get("completed", []) if isinstance(meta, dict) else None
+    units_ok = isinstance(completed, list) and all(
+        isinstance(u, list) and len(u) == 2 and isinstance(u[0], str) and isinstance(u[1], int)
+        for u in completed
+    )
+    if not isinstance(meta, dict) or not units_ok:
+        raise ResultsDirError(f"{path}: damaged run record (not a marec run.json). {how}")
+    return meta
+
+
+def check_rows_present(path: Path, meta: dict[str, Any], rows: list[Row]) -> None:
+    """ResultsDirError if run.json records finished units whose rows are gone (every finished
+    unit has at least its final evaluation)."""
+    have = {_unit(r) for r in rows}
+    lost = [(str(a), b) for a, b in meta.get("completed", []) if (a, b) not in have]
+    if lost:
+        files = f"{JSONL_FILE}/{CSV_FILE}"
+        raise ResultsDirError(
+            f"{path / META_FILE} records {len(lost)} finished run(s) whose rows are missing "
+            f"from {files} (e.g. {lost[0][0]} seed {lost[0][1]}). To recover: restore "
+            f"{files} from a backup, or delete {META_FILE} to run the scenario again"
+        )
 
 
 def _now() -> str:
@@ -249,7 +302,13 @@ class ResultsDir:
             lock.release()
             raise
         if meta is not None:
-            return cls(path, meta, read_rows(path), lock)
+            try:
+                rows = read_rows(path)
+                check_rows_present(path, meta, rows)
+            except BaseException:
+                lock.release()
+                raise
+            return cls(path, meta, rows, lock)
         digest = config_hash(scenario)
         meta = {
             "format": 1,

@@ -118,3 +118,116 @@ def test_item1_save_never_drops_rows_another_writer_appended(tmp_path: Path) -> 
     assert units == {("random", 0), ("greedy", 1), ("random", 1)}
     assert ("greedy", 1) in ResultsDir.open(tmp_path, scenario()).completed
     store.close()
+
+
+# ------------------------------------------------------------------ item 14
+SECOND_SIGTERM = textwrap.dedent(
+    """
+    import os, signal, sys
+    from dataclasses import dataclass
+    from benchmarks import cli, plots, runner
+
+    @dataclass
+    class Record:
+        step: int
+        eval_return: float = 1.0
+        wall_time: float = 0.1
+        team_return: float = 1.0
+        updates: int = 0
+        messages: int = 0
+        agent_returns: dict = None
+        metrics: dict = None
+
+        def __post_init__(self):
+            self.agent_returns, self.metrics = {}, {}
+
+    def train(cfg, callback=None, should_stop=None):
+        for step in range(10, cfg.steps + 1, 10):
+            callback(Record(step=step))
+
+    runner.load_trainer = lambda: (train, lambda **kw: type("C", (), kw))
+    draw = plots.render_all
+
+    def render_all(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGTERM)  # Ctrl-C / SIGTERM twice during the report
+        os.kill(os.getpid(), signal.SIGTERM)
+        return draw(*args, **kwargs)
+
+    plots.render_all = render_all
+    sys.exit(cli.main(["run", "coop-slate", "--steps", "20", "--seeds", "1",
+                       "--learners", "random", "--out", sys.argv[1], "--no-progress"]))
+    """
+)
+
+
+def test_item14_second_sigterm_during_the_report_keeps_summary_report_and_plots(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "run"
+    done = subprocess.run(
+        [sys.executable, "-c", SECOND_SIGTERM, str(out)],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == cli.EXIT_INTERRUPTED, done.stderr[-2000:]
+    assert "writing the summary, report and plots first" in done.stderr
+    assert (out / "summary.md").is_file() and (out / "report.md").is_file()
+    assert list((out / "plots").glob("*.png"))
+    assert json.loads((out / results.META_FILE).read_text())["status"] == "complete"
+
+
+def _finished_run(out: Path) -> None:
+    store = ResultsDir.open(out, scenario())
+    for learner in ("random", "greedy"):
+        for seed in (0, 1):
+            store.replace_unit(learner, seed, [row(learner, seed, 100, 1.0 + seed)])
+            store.mark_complete(learner, seed)
+    store.save("complete")
+    store.close()
+
+
+@pytest.mark.parametrize("damage", ["truncated jsonl", "garbage jsonl line", "jsonl not rows"])
+def test_item14_damaged_results_jsonl_names_the_file_and_the_recovery(
+    damage: str, tmp_path: Path, capsys
+) -> None:
+    _finished_run(tmp_path)
+    jsonl = tmp_path / results.JSONL_FILE
+    text = jsonl.read_text()
+    damaged = {
+        "truncated jsonl": text[: len(text) - 40],
+        "garbage jsonl line": text + "\x00\x17{{\n",
+        "jsonl not rows": "[1, 2]\n",
+    }
+    jsonl.write_text(damaged[damage])
+    with pytest.raises(ResultsDirError, match=r"results.jsonl is damaged.*delete results.jsonl"):
+        ResultsDir.open(tmp_path, scenario())
+    assert cli.main(["plot", str(tmp_path)]) == cli.EXIT_USAGE
+    assert "results.jsonl is damaged" in capsys.readouterr().err
+    # the recovery it names works: the CSV holds the same rows
+    jsonl.unlink()
+    with ResultsDir.open(tmp_path, scenario()) as store:
+        assert len(store.rows) == 4
+
+
+@pytest.mark.parametrize("garbage", ["{not json", "[1, 2]", '"x"', '{"completed": 5}',
+                                     '{"completed": [["a"]]}', "\xff\xfe"])  # fmt: skip
+def test_item14_garbage_run_json_names_the_file_and_the_recovery(
+    garbage: str, tmp_path: Path, capsys
+) -> None:
+    _finished_run(tmp_path)
+    (tmp_path / results.META_FILE).write_text(garbage, encoding="latin-1")
+    with pytest.raises(ResultsDirError, match=r"run.json: .*(unreadable|damaged).*To recover"):
+        ResultsDir.open(tmp_path, scenario())
+    assert cli.main(["plot", str(tmp_path)]) == cli.EXIT_USAGE
+    assert "run.json" in capsys.readouterr().err
+    (tmp_path / results.META_FILE).unlink()  # the recovery it names: the rows are still there
+    assert results.read_meta(tmp_path) is None and len(results.read_rows(tmp_path)) == 4
+
+
+def test_item14_complete_run_json_without_its_rows_is_refused(tmp_path: Path, capsys) -> None:
+    _finished_run(tmp_path)
+    (tmp_path / results.JSONL_FILE).unlink()
+    (tmp_path / results.CSV_FILE).unlink()
+    with pytest.raises(ResultsDirError, match=r"4 finished run.*rows are missing"):
+        ResultsDir.open(tmp_path, scenario())
+    assert cli.main(["plot", str(tmp_path)]) == cli.EXIT_USAGE
+    assert "rows are missing" in capsys.readouterr().err
