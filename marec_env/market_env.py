@@ -12,7 +12,13 @@ from marec_env import render as rendering
 from marec_env.config import MarketConfig
 from marec_env.dynamics import INFO_KEYS
 from marec_env.market import Market
-from marec_env.validation import validate_action_dict
+from marec_env.validation import (
+    check_actions_against_mask,
+    check_seed,
+    require_reset,
+    unaliased,
+    validate_action_dict,
+)
 
 ONE_WORLD = np.zeros(1, np.int64)
 
@@ -116,6 +122,7 @@ class MarketEnv(ParallelEnv):
     def reset(
         self, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[dict[str, Any], dict[str, dict[str, float]]]:
+        seed = check_seed(seed)
         if seed is not None or not self._seeded:
             self.market.seed(np.random.SeedSequence(seed))
             self._seeded = True
@@ -126,10 +133,13 @@ class MarketEnv(ParallelEnv):
         infos = {a: dict.fromkeys(INFO_KEYS, 0.0) for a in self.agents}
         for agent, kind in zip(self.agents, self.market.backbone_ids):
             infos[agent]["backbone_id"] = float(kind)
-        return self._package(self._obs), infos
+        return self._package(unaliased(self._obs)), infos
 
     def step(self, actions: dict[str, Any]):
+        require_reset(self._seeded, "step()")
         joint = validate_action_dict(actions, self.agents, self.config.n_actions)
+        if self.config.observation == "dict":  # a published mask is enforced
+            check_actions_against_mask(joint, self.market.action_masks()[0], self.agents)
         result = self.market.step(joint[None, :])
         self._obs = self.market.observations()
         self.shares += result.info["slot_share"][0]
@@ -137,7 +147,7 @@ class MarketEnv(ParallelEnv):
         rewards = {a: float(r) for a, r in zip(self.agents, result.rewards[0])}
         values = {k: v[0].tolist() for k, v in result.info.items()}
         infos = {a: {k: values[k][i] for k in INFO_KEYS} for i, a in enumerate(self.agents)}
-        observations = self._package(self._obs)
+        observations = self._package(unaliased(self._obs))
         terminations = dict.fromkeys(self.agents, False)
         truncations = dict.fromkeys(self.agents, truncated)
         if truncated:
@@ -160,12 +170,14 @@ class MarketEnv(ParallelEnv):
         return self._obs[0].reshape(-1).copy()
 
     def action_masks(self) -> dict[str, np.ndarray]:
+        require_reset(self._seeded, "action_masks()")
         masks = self.market.action_masks()[0]
         return {a: masks[i] for i, a in enumerate(self.possible_agents)}
 
     def oracle_action_values(self) -> dict[str, np.ndarray]:
         """True utility of each action's candidate for the current user. Evaluation only:
         it reads hidden state, so learners must never call it."""
+        require_reset(self._seeded, "oracle_action_values()")
         values = self.market.oracle_action_values()[0]
         return {a: values[i] for i, a in enumerate(self.possible_agents)}
 

@@ -68,6 +68,8 @@ import gymnasium
 import numpy as np
 from pettingzoo import ParallelEnv
 
+from marec_env.validation import check_seed
+
 AGENTS = ("recommender_0", "recommender_1")
 N_CAND = 3
 INFO_KEYS = (
@@ -258,6 +260,7 @@ class MatrixGameEnv(ParallelEnv):
 
     # ------------------------------------------------------------------ dynamics
     def reset(self, seed: int | None = None, options: dict | None = None):
+        seed = check_seed(seed)
         if seed is not None:
             self._rng = np.random.default_rng(np.random.SeedSequence(seed))
         self.agents = list(AGENTS)

@@ -9,7 +9,14 @@ import numpy as np
 
 from marec_env.config import MarketConfig
 from marec_env.market import Market
-from marec_env.validation import ActionError, validate_action_array
+from marec_env.validation import (
+    ActionError,
+    check_actions_against_mask,
+    check_num_envs,
+    check_seed,
+    require_reset,
+    validate_action_array,
+)
 
 
 class VectorMarketEnv:
@@ -24,8 +31,7 @@ class VectorMarketEnv:
     metadata = {"name": "marec_market_vector_v0", "autoreset_mode": "same-step"}
 
     def __init__(self, config: MarketConfig, num_envs: int, env_id: str = "marec/custom"):
-        if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < 1:
-            raise ValueError(f"num_envs must be an integer >= 1, got {num_envs!r}")
+        num_envs = check_num_envs(num_envs, config)  # numpy ints too; must fit in memory
         self.config = config
         self.env_id = env_id
         self.num_envs = num_envs
@@ -47,6 +53,7 @@ class VectorMarketEnv:
         return self._action_space
 
     def reset(self, seed: int | None = None, options: dict[str, Any] | None = None):
+        seed = check_seed(seed)
         if seed is not None or not self._seeded:
             self.market.seed(np.random.SeedSequence(seed))
             self._seeded = True
@@ -55,7 +62,10 @@ class VectorMarketEnv:
         return self._split(obs), {a: {} for a in self.possible_agents}
 
     def step(self, actions: dict[str, Any] | np.ndarray):
+        require_reset(self._seeded, "step()")
         joint = self._joint(actions)
+        if self.config.observation == "dict":  # a published mask is enforced
+            check_actions_against_mask(joint, self.market.action_masks(), self.possible_agents)
         result = self.market.step(joint)
         obs = self.market.observations()
         done = np.flatnonzero(result.truncated)
@@ -103,14 +113,17 @@ class VectorMarketEnv:
 
     def state(self) -> np.ndarray:
         """(B, N × obs_dim): each world's agents' observations concatenated."""
+        require_reset(self._seeded, "state()")
         return self.market.observations().reshape(self.num_envs, -1)
 
     def action_masks(self) -> dict[str, np.ndarray]:
+        require_reset(self._seeded, "action_masks()")
         masks = self.market.action_masks()
         return {a: masks[:, i] for i, a in enumerate(self.possible_agents)}
 
     def oracle_action_values(self) -> dict[str, np.ndarray]:
         """True utility per action for each world's current user. Evaluation only."""
+        require_reset(self._seeded, "oracle_action_values()")
         values = self.market.oracle_action_values()
         return {a: values[:, i] for i, a in enumerate(self.possible_agents)}
 
