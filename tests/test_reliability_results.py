@@ -231,3 +231,31 @@ def test_item14_complete_run_json_without_its_rows_is_refused(tmp_path: Path, ca
         ResultsDir.open(tmp_path, scenario())
     assert cli.main(["plot", str(tmp_path)]) == cli.EXIT_USAGE
     assert "rows are missing" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ item 13
+BAD_SCENARIOS = {
+    "matrix game nope": ("marec/matrix-game-v0", {"game": "nope"}, 1, "game"),
+    "missing text_model": ("marec/mixed-v0", {"text_model": "/no/such/model"}, 1, "text_model"),
+    "cache dir 5": ("marec/mixed-v0", {"embedding_cache_dir": 5}, 1, "embedding_cache_dir"),
+    "num_envs 1e8": ("marec/mixed-v0", {}, 10**8, "num_envs=100000000"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_SCENARIOS))
+def test_item13_bad_scenario_exits_2_before_writing_anything(
+    case: str, tmp_path: Path, capsys
+) -> None:
+    env_id, overrides, num_envs, field = BAD_SCENARIOS[case]
+    raw = {"name": "bad", "env_id": env_id, "env_overrides": overrides, "learners": ["random"],
+           "steps": 10, "eval_interval": 10, "seeds": 1, "num_envs": num_envs}  # fmt: skip
+    path = tmp_path / "bad.yaml"
+    path.write_text(json.dumps(raw))  # JSON is YAML
+    out = tmp_path / "out"
+    code = cli.main(["run", str(path), "--out", str(out), "--no-progress"])
+    assert code == cli.EXIT_USAGE
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and field in err, err
+    assert not out.exists()  # no run.json to block the corrected scenario
+    with pytest.raises(scen.ScenarioError, match=field):
+        scen.load(path)
