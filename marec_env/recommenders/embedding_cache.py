@@ -194,8 +194,12 @@ class EmbeddingCache:
             )
             return
         if meta.get("sha256") != shard_checksum(digests, vectors):
-            why = "its checksum does not match" if "sha256" in meta else "it has no checksum"
-            self._quarantine(path, f"{why} (damaged on disk)")
+            why = (
+                "its checksum does not match its contents (damaged on disk)"
+                if "sha256" in meta
+                else "it has no checksum (written by an older marec), so it cannot be verified"
+            )
+            self._quarantine(path, why)
             return
         if not np.isfinite(vectors).all():
             self._quarantine(path, "it holds non-finite embeddings")
