@@ -251,7 +251,7 @@ class DQN(BaseLearner):
             _check_optimizer_state(self.optimizer, tensors["optimizer"])
             copy.deepcopy(self.optimizer).load_state_dict(tensors["optimizer"])
             torch.Generator().set_state(tensors["torch_rng"])
-        except (KeyError, RuntimeError, ValueError, TypeError) as exc:
+        except (KeyError, IndexError, RuntimeError, ValueError, TypeError) as exc:
             raise checkpoint.CheckpointError(f"{path}: network state does not fit ({exc})") from exc
         self.online.load_state_dict(tensors["online"])
         self.target.load_state_dict(tensors["target"])
