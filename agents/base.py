@@ -207,8 +207,10 @@ class BaseLearner:
         checkpoint.save_npz(path, self.header(), self._arrays())
 
     def load(self, path: str) -> None:
+        """Restore a :meth:`save`; everything is checked first, so a refused checkpoint
+        (CheckpointError) leaves this learner unchanged."""
         header, arrays = checkpoint.load_npz(path)
-        self._restore(header)
+        self._check_header(path, header)
         expected = self._arrays()
         for key, value in expected.items():
             if key not in arrays or arrays[key].shape != value.shape:
@@ -216,9 +218,22 @@ class BaseLearner:
                 raise checkpoint.CheckpointError(
                     f"{path}: array {key!r} has shape {got}, this learner needs {value.shape}"
                 )
+        self._apply_state(path, header["state"])
         self._set_arrays(arrays)
 
-    def _restore(self, header: dict[str, Any]) -> None:
+    def _check_header(self, path: str, header: dict[str, Any]) -> None:
         checkpoint.check_header(header, self.name, self.version, self.info.header(),
                                 asdict(self.params))  # fmt: skip
-        self._set_state(header["state"])
+        checkpoint.check_counters(path, header["state"])
+        checkpoint.check_rng_state(path, self.rng, header["state"].get("rng"))
+
+    def _apply_state(self, path: str, state: dict[str, Any]) -> None:
+        """``_set_state``, rolled back if a subclass's part of the state does not parse."""
+        before = self._state()
+        try:
+            self._set_state(state)
+        except (KeyError, TypeError, ValueError) as exc:
+            self._set_state(before)
+            raise checkpoint.CheckpointError(
+                f"{path}: checkpoint state is malformed ({exc})"
+            ) from None

@@ -11,12 +11,19 @@ Neither format executes code on load. Files are written to a temporary name in t
 directory and moved into place with ``os.replace``, so a crash never leaves half a file
 under the real name. A truncated, corrupt or mismatching file raises
 :class:`CheckpointError` saying which.
+
+The header also carries ``payload_sha256``, a digest of every array/tensor (dtype, shape and
+bytes): one flipped bit in a weight is refused instead of loading as a parameter off by 1e36.
+Non-finite floats are refused too (no learner stores NaN or inf). Learners validate a whole
+checkpoint before changing anything, so a refused load leaves the learner as it was.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
+import numbers
 import os
 import tempfile
 import zipfile
@@ -28,6 +35,8 @@ import numpy as np
 
 FORMAT = "marec-learner"
 _HEADER_KEY = "__header__"
+_DIGEST_KEY = "payload_sha256"
+COUNTERS = ("updates", "messages", "steps_seen")
 
 
 class CheckpointError(ValueError):
@@ -84,6 +93,7 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[bytes]], None
 
 
 def save_npz(path: str | os.PathLike[str], header: dict, arrays: dict[str, np.ndarray]) -> None:
+    header = {**header, _DIGEST_KEY: payload_digest(arrays)}
     blob = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
     atomic_write(path, lambda fh: np.savez(fh, **{_HEADER_KEY: blob}, **arrays))
 
@@ -102,12 +112,15 @@ def load_npz(path: str | os.PathLike[str]) -> tuple[dict, dict[str, np.ndarray]]
         raise CheckpointError(f"{path}: corrupt or truncated checkpoint ({exc})") from exc
     if _HEADER_KEY not in arrays:
         raise CheckpointError(f"{path}: not a marec learner checkpoint (no header)")
-    return _parse_header(path, arrays.pop(_HEADER_KEY).tobytes()), arrays
+    header = _parse_header(path, arrays.pop(_HEADER_KEY).tobytes())
+    _verify_payload(path, header, arrays)
+    return header, arrays
 
 
 def save_torch(path: str | os.PathLike[str], header: dict, tensors: dict[str, Any]) -> None:
     import torch
 
+    header = {**header, _DIGEST_KEY: payload_digest(tensors)}
     payload = {"header": json.dumps(header), "tensors": tensors}
     atomic_write(path, lambda fh: torch.save(payload, fh))
 
@@ -127,7 +140,92 @@ def load_torch(path: str | os.PathLike[str]) -> tuple[dict, dict[str, Any]]:
         ) from exc
     if not isinstance(payload, dict) or "header" not in payload or "tensors" not in payload:
         raise CheckpointError(f"{path}: not a marec learner checkpoint (no header)")
-    return _parse_header(path, str(payload["header"]).encode()), payload["tensors"]
+    header = _parse_header(path, str(payload["header"]).encode())
+    _verify_payload(path, header, payload["tensors"])
+    return header, payload["tensors"]
+
+
+def payload_digest(payload: Any) -> str:
+    """sha256 over a nest of dicts/lists of arrays, tensors and scalars, in a fixed order."""
+    digest = hashlib.sha256()
+    _feed(digest, payload)
+    return digest.hexdigest()
+
+
+def _feed(digest: Any, value: Any) -> None:
+    if isinstance(value, dict):
+        digest.update(b"{")
+        for key in sorted(value, key=str):
+            digest.update(repr(str(key)).encode() + b":")
+            _feed(digest, value[key])
+        digest.update(b"}")
+    elif isinstance(value, (list, tuple)):
+        digest.update(b"[")
+        for item in value:
+            _feed(digest, item)
+        digest.update(b"]")
+    elif hasattr(value, "detach"):  # a torch tensor: hash it as the numpy array it holds
+        _feed(digest, value.detach().cpu().contiguous().numpy())
+    elif isinstance(value, np.ndarray):
+        array = np.ascontiguousarray(value)
+        digest.update(f"array {array.dtype.str} {array.shape}:".encode())
+        digest.update(array.tobytes())
+    else:
+        digest.update(f"{type(value).__name__} {value!r};".encode())
+
+
+def _verify_payload(path: Any, header: dict, payload: Any) -> None:
+    expected = header.get(_DIGEST_KEY)
+    if not isinstance(expected, str):
+        raise CheckpointError(
+            f"{path}: checkpoint header has no payload checksum ({_DIGEST_KEY}); it was "
+            "written by an older marec or edited: save it again with this version"
+        )
+    actual = payload_digest(payload)
+    if actual != expected:
+        raise CheckpointError(
+            f"{path}: checkpoint payload is corrupt: sha256 {actual[:16]}… does not match "
+            f"the header's {expected[:16]}…"
+        )
+    for name, array in _leaves("", payload):
+        if array.dtype.kind in "fc" and not np.isfinite(array).all():
+            raise CheckpointError(f"{path}: checkpoint array {name!r} holds NaN or inf")
+
+
+def _leaves(prefix: str, value: Any) -> Any:
+    """(dotted name, numpy array) of every array or tensor in a nest."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _leaves(f"{prefix}.{key}" if prefix else str(key), item)
+    elif isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            yield from _leaves(f"{prefix}[{i}]", item)
+    elif hasattr(value, "detach"):
+        yield prefix, value.detach().cpu().numpy()
+    elif isinstance(value, np.ndarray):
+        yield prefix, value
+
+
+def check_counters(path: Any, state: dict, names: tuple[str, ...] = COUNTERS) -> dict[str, int]:
+    """The named counters of a header's state as ints >= 0, or CheckpointError naming one."""
+    out = {}
+    for name in names:
+        value = state.get(name)
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+            raise CheckpointError(
+                f"{path}: checkpoint state {name!r} must be an integer >= 0, got {value!r}"
+            )
+        out[name] = int(value)
+    return out
+
+
+def check_rng_state(path: Any, rng: np.random.Generator, state: Any) -> None:
+    """Raise CheckpointError unless ``state`` fits ``rng``'s bit generator (rng unchanged)."""
+    probe = type(rng.bit_generator)()
+    try:
+        probe.state = state
+    except (TypeError, ValueError, KeyError) as exc:
+        raise CheckpointError(f"{path}: checkpoint RNG state is malformed ({exc})") from None
 
 
 def read_header(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -158,4 +256,10 @@ def _parse_header(path: Any, raw: bytes) -> dict[str, Any]:
         raise CheckpointError(f"{path}: checkpoint header is corrupt ({exc})") from exc
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a marec learner checkpoint (foreign header)")
+    for key, kind in (("env", dict), ("params", dict), ("state", dict), ("learner", str)):
+        if not isinstance(header.get(key), kind):
+            raise CheckpointError(
+                f"{path}: checkpoint header is malformed: {key!r} is "
+                f"{header.get(key)!r}, expected a {kind.__name__}"
+            )
     return header

@@ -20,9 +20,11 @@ Checkpoints hold the networks, the optimizer and both RNG states, not the replay
 
 from __future__ import annotations
 
+import copy
 import itertools
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -238,15 +240,36 @@ class DQN(BaseLearner):
         checkpoint.save_torch(path, header, tensors)
 
     def load(self, path: str) -> None:
+        """Restore a :meth:`save`; every tensor is tried on copies first, so a refused
+        checkpoint (CheckpointError) leaves this learner unchanged."""
         header, tensors = checkpoint.load_torch(path)
-        checkpoint.check_header(header, self.name, self.version, self.info.header(),
-                                asdict(self.params))  # fmt: skip
+        self._check_header(path, header)
+        checkpoint.check_counters(path, header["state"], ("calls",))
         try:
-            self.online.load_state_dict(tensors["online"])
-            self.target.load_state_dict(tensors["target"])
-            self.optimizer.load_state_dict(tensors["optimizer"])
-            self.torch_rng.set_state(tensors["torch_rng"])
-        except (KeyError, RuntimeError, ValueError) as exc:
+            for name in ("online", "target"):
+                copy.deepcopy(getattr(self, name)).load_state_dict(tensors[name])
+            _check_optimizer_state(self.optimizer, tensors["optimizer"])
+            copy.deepcopy(self.optimizer).load_state_dict(tensors["optimizer"])
+            torch.Generator().set_state(tensors["torch_rng"])
+        except (KeyError, IndexError, RuntimeError, ValueError, TypeError) as exc:
             raise checkpoint.CheckpointError(f"{path}: network state does not fit ({exc})") from exc
-        self._set_state(header["state"])
-        self._calls = int(header["state"].get("calls", 0))
+        self.online.load_state_dict(tensors["online"])
+        self.target.load_state_dict(tensors["target"])
+        self.optimizer.load_state_dict(tensors["optimizer"])
+        self.torch_rng.set_state(tensors["torch_rng"])
+        self._apply_state(path, header["state"])
+        self._calls = int(header["state"]["calls"])
+
+
+def _check_optimizer_state(optimizer: torch.optim.Optimizer, saved: Any) -> None:
+    """Per-parameter optimizer tensors must have their parameter's shape (torch only checks
+    the number of parameters, and a mis-shaped moment would fail at the next step)."""
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    for index, values in dict(saved["state"]).items():
+        for key, value in dict(values).items():
+            shape = params[int(index)].shape
+            if isinstance(value, torch.Tensor) and value.dim() > 0 and value.shape != shape:
+                raise ValueError(
+                    f"optimizer {key} of parameter {index} has shape {tuple(value.shape)}, "
+                    f"expected {tuple(shape)}"
+                )

@@ -96,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("list", help="list scenarios, env ids and learners")
     # Listed for --help only: main() hands everything after `throughput` to its own parser.
     sub.add_parser("throughput", help="env-steps/s of the env vs mpe2 (see its --help)")
+    sub.add_parser("soak", help="long run of the vector env and ParallelEnv: NaN, memory")
     return parser
 
 
@@ -146,13 +147,15 @@ def _train(scenario: Scenario, out: Path, progress: bool, report: bool) -> int:
     if store.completed:
         n = len(scenario.learners) * len(scenario.seeds)
         print(f"resuming {out}: {len(store.completed)} of {n} runs already done", file=sys.stderr)
-    stop = runner.StopFlag()
-    with stop.installed():
-        outcome = runner.run_scenario(scenario, store, train_fn, factory, stop, progress)
-    if report:
-        finalize(store)
+    with store:  # holds the directory's lock until the report is written
+        stop = runner.StopFlag()
+        with stop.installed():
+            outcome = runner.run_scenario(scenario, store, train_fn, factory, stop, progress)
+        if report:
+            with stop.deferring():  # a second SIGTERM must not lose the report
+                finalize(store)
     print(f"results in {out} ({outcome.units_done}/{outcome.units_total} runs finished)")
-    return EXIT_INTERRUPTED if outcome.interrupted else 0
+    return EXIT_INTERRUPTED if outcome.interrupted or stop.is_set() else 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -178,8 +181,10 @@ def cmd_plot(args: argparse.Namespace) -> int:
     if meta is None and not rows:
         raise UsageError(f"plot: {directory} holds no results ({results.CSV_FILE})")
     results.check_writable_dir(directory)
-    store = ResultsDir(directory, meta or {}, rows)
-    finalize(store)
+    with results.lock_dir(directory):  # not while a run is still writing there
+        meta, rows = results.read_meta(directory), results.read_rows(directory)
+        results.check_rows_present(directory, meta or {}, rows)
+        finalize(ResultsDir(directory, meta or {}, rows))
     print(f"wrote {directory / summary.SUMMARY_FILE} and {directory / 'report.md'}")
     if args.video:
         from benchmarks.episode_gif import episode_gif
@@ -242,6 +247,10 @@ def _bad_input_types() -> tuple[type[BaseException], ...]:
 def _dispatch(argv: list[str]) -> int:
     if argv[:1] == ["throughput"]:
         return cmd_throughput(argv[1:])
+    if argv[:1] == ["soak"]:  # issue 12: long-run NaN / memory check
+        from benchmarks.soak import main as soak_main
+
+        return soak_main(argv[1:])
     args = build_parser().parse_args(argv)
     return COMMANDS[args.command](args)
 

@@ -11,6 +11,9 @@ meaningful when copied out of its directory. A results directory holds::
 
 Every file is rewritten atomically (appending = rewriting), so a crash or Ctrl-C leaves the
 previous complete version. A directory recorded for another scenario or config is refused.
+A writer holds the directory's exclusive lock (``.lock``, see :mod:`benchmarks.dirlock`)
+from ``open`` to ``close``: a second process is refused with the holder's pid and command.
+Saving never drops rows that another writer put on disk meanwhile (they are merged back).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import atomic
+from benchmarks.dirlock import LOCK_FILE, DirLock, DirLockedError
 from benchmarks.scenario import Scenario, config_hash
 
 ID_COLUMNS = ("scenario", "learner", "seed", "step")
@@ -150,25 +154,78 @@ def _parse_cell(text: str) -> Any:
 
 
 def read_rows(directory: str | os.PathLike[str]) -> list[Row]:
-    """Rows of a results directory: JSONL (typed) if present, else the CSV."""
+    """Rows of a results directory: JSONL (typed) if present, else the CSV.
+
+    A damaged file raises ResultsDirError naming it, the line, and how to recover."""
     directory = Path(directory)
     if (directory / JSONL_FILE).is_file():
-        with open(directory / JSONL_FILE, encoding="utf-8") as fh:
-            return [json.loads(line) for line in fh if line.strip()]
+        return _read_jsonl(directory / JSONL_FILE)
     if (directory / CSV_FILE).is_file():
-        with open(directory / CSV_FILE, encoding="utf-8", newline="") as fh:
-            return [{k: _parse_cell(v) for k, v in r.items()} for r in csv.DictReader(fh)]
+        try:
+            with open(directory / CSV_FILE, encoding="utf-8", newline="") as fh:
+                return [{k: _parse_cell(v) for k, v in r.items()} for r in csv.DictReader(fh)]
+        except (OSError, UnicodeDecodeError, csv.Error) as exc:
+            raise ResultsDirError(
+                f"{directory / CSV_FILE} is damaged ({exc}); restore it from a backup, or "
+                f"delete it and {META_FILE} to run the scenario again"
+            ) from None
     return []
+
+
+def _read_jsonl(path: Path) -> list[Row]:
+    rows: list[Row] = []
+    try:
+        with open(path, encoding="utf-8") as fh:
+            for line in fh:
+                if line.strip():
+                    row = json.loads(line)
+                    if not isinstance(row, dict):
+                        raise ValueError(f"expected a JSON object, got {type(row).__name__}")
+                    rows.append(row)
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise ResultsDirError(
+            f"{path} is damaged after row {len(rows)} ({exc}). To recover: if {CSV_FILE} "
+            f"next to it is intact, delete {JSONL_FILE} (the rows are then read from the "
+            "CSV); otherwise delete the damaged line(s): a unit left incomplete is trained "
+            "again on resume"
+        ) from None
+    return rows
 
 
 def read_meta(directory: str | os.PathLike[str]) -> dict[str, Any] | None:
     path = Path(directory) / META_FILE
     if not path.is_file():
         return None
+    how = (
+        "To recover: restore it from a backup, or run the scenario again with another --out; "
+        f"the finished rows stay in {JSONL_FILE}/{CSV_FILE} (delete {META_FILE} to re-plot them)"
+    )
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ResultsDirError(f"{path}: unreadable run record ({exc})") from None
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ResultsDirError(f"{path}: unreadable run record ({exc}). {how}") from None
+    completed = meta.get("completed", []) if isinstance(meta, dict) else None
+    units_ok = isinstance(completed, list) and all(
+        isinstance(u, list) and len(u) == 2 and isinstance(u[0], str) and isinstance(u[1], int)
+        for u in completed
+    )
+    if not isinstance(meta, dict) or not units_ok:
+        raise ResultsDirError(f"{path}: damaged run record (not a marec run.json). {how}")
+    return meta
+
+
+def check_rows_present(path: Path, meta: dict[str, Any], rows: list[Row]) -> None:
+    """ResultsDirError if run.json records finished units whose rows are gone (every finished
+    unit has at least its final evaluation)."""
+    have = {_unit(r) for r in rows}
+    lost = [(str(a), b) for a, b in meta.get("completed", []) if (a, b) not in have]
+    if lost:
+        files = f"{JSONL_FILE}/{CSV_FILE}"
+        raise ResultsDirError(
+            f"{path / META_FILE} records {len(lost)} finished run(s) whose rows are missing "
+            f"from {files} (e.g. {lost[0][0]} seed {lost[0][1]}). To recover: restore "
+            f"{files} from a backup, or delete {META_FILE} to run the scenario again"
+        )
 
 
 def _now() -> str:
@@ -197,10 +254,15 @@ def check_writable_dir(path: Path) -> None:
 class ResultsDir:
     """A results directory bound to one scenario configuration; rows kept in memory."""
 
-    def __init__(self, path: Path, meta: dict[str, Any], rows: list[Row]) -> None:
+    def __init__(
+        self, path: Path, meta: dict[str, Any], rows: list[Row], lock: DirLock | None = None
+    ) -> None:
         self.path = path
         self.meta = meta
         self.rows = rows
+        self.lock = lock
+        self._owned: set[tuple[Any, Any]] = set()  # units whose rows this store wrote
+        self._disk_stamp = _stamp(path / JSONL_FILE)  # the rows file as this store knows it
 
     @staticmethod
     def check(path: str | os.PathLike[str], scenario: Scenario) -> dict[str, Any] | None:
@@ -216,7 +278,7 @@ class ResultsDir:
             raise ResultsDirError(f"output path {target} exists and is not a directory")
         if not os.access(target, os.W_OK | os.X_OK):
             raise ResultsDirError(f"output directory {target} is not writable")
-        if target != path.absolute() or not any(path.iterdir()):
+        if target != path.absolute() or not any(p.name != LOCK_FILE for p in path.iterdir()):
             return None
         meta = read_meta(path)
         if meta is None:
@@ -231,10 +293,22 @@ class ResultsDir:
     def open(cls, path: str | os.PathLike[str], scenario: Scenario) -> ResultsDir:
         """Open ``path`` for ``scenario``: new, or resuming the same configuration."""
         path = Path(path)
-        meta = cls.check(path, scenario)
-        if meta is not None:
-            return cls(path, meta, read_rows(path))
+        cls.check(path, scenario)
         check_writable_dir(path)
+        lock = lock_dir(path)
+        try:
+            meta = cls.check(path, scenario)  # again: another writer may have finished meanwhile
+        except BaseException:
+            lock.release()
+            raise
+        if meta is not None:
+            try:
+                rows = read_rows(path)
+                check_rows_present(path, meta, rows)
+            except BaseException:
+                lock.release()
+                raise
+            return cls(path, meta, rows, lock)
         digest = config_hash(scenario)
         meta = {
             "format": 1,
@@ -246,7 +320,19 @@ class ResultsDir:
             "status": "new",
             "completed": [],
         }
-        return cls(path, meta, [])
+        return cls(path, meta, [], lock)
+
+    def close(self) -> None:
+        """Release the directory's lock (idempotent)."""
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
+
+    def __enter__(self) -> ResultsDir:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     @property
     def completed(self) -> set[tuple[str, int]]:
@@ -256,6 +342,7 @@ class ResultsDir:
         """Set the rows of one (learner, seed) unit (dropping a previous partial attempt)."""
         kept = [r for r in self.rows if (r.get("learner"), r.get("seed")) != (learner, seed)]
         self.rows = kept + rows
+        self._owned.add((learner, seed))
 
     def mark_complete(self, learner: str, seed: int) -> None:
         if (learner, seed) not in self.completed:
@@ -266,8 +353,45 @@ class ResultsDir:
         if status is not None:
             self.meta["status"] = status
         self.meta["updated"] = _now()
+        self._merge_foreign_rows()
         write_rows(self.path, self.rows)
+        self._disk_stamp = _stamp(self.path / JSONL_FILE)
         atomic.write_text(self.path / META_FILE, json.dumps(self.meta, indent=2) + "\n")
+
+    def _merge_foreign_rows(self) -> None:
+        """Keep rows another writer saved since we last looked (the lock should prevent it,
+        but a writer without the lock, e.g. an older marec, must still not lose rows)."""
+        if _stamp(self.path / JSONL_FILE) == self._disk_stamp:
+            return
+        theirs = read_rows(self.path)
+        mine = [r for r in self.rows if _unit(r) in self._owned]
+        self.rows = [r for r in theirs if _unit(r) not in self._owned] + mine
+        done = (read_meta(self.path) or {}).get("completed", [])
+        for learner, seed in done if isinstance(done, list) else []:
+            self.mark_complete(learner, seed)
+
+
+def _unit(row: Row) -> tuple[Any, Any]:
+    return row.get("learner"), row.get("seed")
+
+
+def _stamp(path: Path) -> tuple[int, int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_ino, st.st_size, st.st_mtime_ns
+
+
+def lock_dir(path: str | os.PathLike[str]) -> DirLock:
+    """The exclusive lock of an existing results directory, or ResultsDirError naming the
+    process that holds it."""
+    try:
+        return DirLock(path)
+    except DirLockedError as exc:
+        raise ResultsDirError(str(exc)) from None
+    except OSError as exc:
+        raise ResultsDirError(f"cannot lock results directory {path}: {exc.strerror}") from None
 
 
 def _check_same_run(path: Path, meta: dict[str, Any], name: str, digest: str) -> None:

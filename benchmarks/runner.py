@@ -49,13 +49,33 @@ class StopFlag:
             flush=True,
         )
 
+    def _defer(self, signum: int, frame: FrameType | None) -> None:
+        self._event.set()
+        print(
+            "\nwriting the summary, report and plots first; they take a few seconds…",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    @contextmanager
+    def deferring(self) -> Iterator[StopFlag]:
+        """While the block runs (the final report), Ctrl-C / SIGTERM only set the flag: the
+        report of a finished or stopped run is always written (main thread only)."""
+        with self._routed(self._defer):
+            yield self
+
     @contextmanager
     def installed(self) -> Iterator[StopFlag]:
         """Route SIGINT/SIGTERM to :meth:`handle` while the block runs (main thread only)."""
+        with self._routed(self.handle):
+            yield self
+
+    @contextmanager
+    def _routed(self, handler: Callable[[int, FrameType | None], None]) -> Iterator[StopFlag]:
         if threading.current_thread() is not threading.main_thread():
             yield self
             return
-        previous = {s: signal.signal(s, self.handle) for s in (signal.SIGINT, signal.SIGTERM)}
+        previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
         try:
             yield self
         finally:

@@ -198,7 +198,7 @@ def _seeds(raw: Any) -> tuple[int, ...]:
     return tuple(raw)
 
 
-def _env(env_id: str, overrides: dict[str, Any]) -> None:
+def _env(env_id: str, overrides: dict[str, Any], num_envs: int = 1) -> None:
     known, _ = registries.env_ids()
     if env_id not in known:
         raise ScenarioError(unknown_key_error("env_id", env_id, known, "env"))
@@ -206,8 +206,33 @@ def _env(env_id: str, overrides: dict[str, Any]) -> None:
         _check_type("env_overrides key", key, (str,))
     try:
         registries.check_env_overrides(env_id, overrides)
+        _check_buildable(env_id, overrides, num_envs)
     except (ValueError, TypeError) as exc:
         raise ScenarioError(f"env_overrides: {exc}") from None
+
+
+def _check_buildable(env_id: str, overrides: dict[str, Any], num_envs: int) -> None:
+    """What else a run would only find out while training, checked before anything is
+    written: a non-market env is built (the matrix game checks its own keys), a market's
+    ``num_envs`` worlds must fit in memory and its text model must exist (no model is loaded)."""
+    try:
+        import marec_env
+        from marec_env.config_checks import check_memory
+    except ImportError:
+        return  # the harness without the env package: nothing more to check here
+    spec = marec_env.get_spec(env_id)
+    if not spec.market:
+        marec_env.parallel_env(env_id, **overrides).close()
+        return
+    cfg = spec.config(**overrides)
+    check_memory(cfg, num_envs)
+    if "text" in cfg.backbones:
+        from marec_env.recommenders.text_model import TextModelError, resolve_model_source
+
+        try:
+            resolve_model_source(cfg.text_model)
+        except TextModelError as exc:
+            raise ValueError(str(exc)) from None
 
 
 def from_dict(raw: Any, default_name: str = "scenario") -> Scenario:
@@ -227,7 +252,8 @@ def from_dict(raw: Any, default_name: str = "scenario") -> Scenario:
     labels = [e.label for e in learners]
     if len(set(labels)) != len(labels):
         raise ScenarioError(f"learners: duplicate labels {labels}; add a distinct 'label'")
-    _env(values["env_id"], values["env_overrides"])
+    num_envs = _positive("num_envs", values["num_envs"])
+    _env(values["env_id"], values["env_overrides"], num_envs)
     return Scenario(
         name=values["name"],
         description=values["description"].strip(),
@@ -238,7 +264,7 @@ def from_dict(raw: Any, default_name: str = "scenario") -> Scenario:
         eval_interval=_positive("eval_interval", values["eval_interval"]),
         eval_episodes=_positive("eval_episodes", values["eval_episodes"]),
         seeds=_seeds(values["seeds"]),
-        num_envs=_positive("num_envs", values["num_envs"]),
+        num_envs=num_envs,
     )
 
 

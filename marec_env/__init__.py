@@ -27,9 +27,9 @@ def parallel_env(env_id: str, **overrides: Any):
 
 def env(env_id: str, **overrides: Any):
     """The AEC version (PettingZoo's ``parallel_to_aec``) of :func:`parallel_env`."""
-    from pettingzoo.utils.conversions import parallel_to_aec
+    from marec_env.validation import checked_aec  # refuses a bad action where it is given
 
-    return parallel_to_aec(parallel_env(env_id, **overrides))
+    return checked_aec(parallel_env(env_id, **overrides))
 
 
 def vector_env(env_id: str, num_envs: int, **overrides: Any):

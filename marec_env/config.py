@@ -15,6 +15,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from marec_env import config_checks
 from marec_env.core.catalog import MAX_TOPICS
 from marec_env.mechanisms import MECHANISMS, mechanism_class
 from marec_env.recommenders import BACKBONE_KINDS
@@ -127,6 +128,7 @@ class MarketConfig:
     """Scenario-specific settings (read by special presets such as the matrix game)."""
 
     def __post_init__(self) -> None:
+        config_checks.plain_scalars(self)  # np.int64(4) is 4
         _validate(self)
 
     @property
@@ -199,15 +201,8 @@ def _validate(cfg: MarketConfig) -> None:
     _positive_int(cfg, "initial_items")
     if not isinstance(cfg.catalog_seed, int) or cfg.catalog_seed < 0:
         raise ConfigError(f"catalog_seed must be an integer >= 0, got {cfg.catalog_seed!r}")
-    for name in ("reward_lambda", "churn_rate", "drift_rate", "fatigue_decay"):
-        _real(cfg, name, 0.0, 1.0)
-    for name in ("diversity_weight", "utility_scale", "quality_weight", "position_decay"):
-        _real(cfg, name, 0.0)
-    for name in ("fatigue_rate", "browse_cost", "cf_learning_rate", "attribute_noise"):
-        _real(cfg, name, 0.0)
-    _real(cfg, "no_click_utility", -50.0, 50.0)
-    _real(cfg, "budget_min", 0.0)
-    _real(cfg, "budget_max", cfg.budget_min if math.isfinite(cfg.budget_min) else 0.0)
+    config_checks.check_float_ranges(cfg)  # every float field has a documented range
+    config_checks.check_paths(cfg)
     if cfg.initial_items > cfg.n_items:
         raise ConfigError(f"initial_items ({cfg.initial_items}) must be <= n_items ({cfg.n_items})")
     if cfg.candidates > cfg.initial_items:
@@ -223,6 +218,7 @@ def _validate(cfg: MarketConfig) -> None:
         )
     if not isinstance(cfg.extra, tuple):
         raise ConfigError(f"extra must be a tuple of (key, value) pairs, got {cfg.extra!r}")
+    config_checks.check_memory(cfg)  # before anything of that size is allocated
 
 
 def _field_docs(cls: type) -> dict[str, str]:

@@ -14,7 +14,11 @@ from typing import Any
 import gymnasium
 import numpy as np
 
-from marec_env.validation import validate_action_dict, validate_batched_actions
+from marec_env.validation import (
+    check_actions_against_mask,
+    validate_action_dict,
+    validate_batched_actions,
+)
 
 AGENT_PREFIX = "recommender_"
 
@@ -67,8 +71,10 @@ class AgentInterface:
 
     # ------------------------------------------------------------------ observations
     def pack(self, obs: np.ndarray, masks: Callable[[], np.ndarray]) -> dict[str, Any]:
-        """Agent → its observation (a view into ``obs``), wrapped with its action mask in
-        dict mode; ``masks`` is called only then."""
+        """Agent → its observation, wrapped with its action mask in dict mode; ``masks`` is
+        called only then. The observations are views into one copy of ``obs``, so a caller
+        mutating them never changes the env's own buffer (``state()``)."""
+        obs = obs.copy()
         if self.dict_observations:
             mask = masks()
             return {
@@ -86,10 +92,25 @@ class AgentInterface:
         return {a: values[:, i] for i, a in enumerate(self.possible_agents)}
 
     # ------------------------------------------------------------------ actions
-    def joint_action(self, actions: Any, live_agents: Sequence[str]) -> np.ndarray:
-        """(N,) int64 from a ParallelEnv action dict, checked against the live agents."""
-        return validate_action_dict(actions, live_agents, self.n_actions)
+    def joint_action(
+        self,
+        actions: Any,
+        live_agents: Sequence[str],
+        masks: Callable[[], np.ndarray] | None = None,
+    ) -> np.ndarray:
+        """(N,) int64 from a ParallelEnv action dict, checked against the live agents and,
+        where a mask is published (dict mode), against ``masks()`` (N, A)."""
+        joint = validate_action_dict(actions, live_agents, self.n_actions)
+        if self.dict_observations and masks is not None:
+            check_actions_against_mask(joint, masks(), live_agents)
+        return joint
 
-    def batched_actions(self, actions: Any, num_envs: int) -> np.ndarray:
-        """(B, N) int64 from a dict of (B,) arrays or a (B, N) array."""
-        return validate_batched_actions(actions, self.possible_agents, num_envs, self.n_actions)
+    def batched_actions(
+        self, actions: Any, num_envs: int, masks: Callable[[], np.ndarray]
+    ) -> np.ndarray:
+        """(B, N) int64 from a dict of (B,) arrays or a (B, N) array, checked against
+        ``masks()`` (B, N, A) in dict mode."""
+        joint = validate_batched_actions(actions, self.possible_agents, num_envs, self.n_actions)
+        if self.dict_observations:
+            check_actions_against_mask(joint, masks(), self.possible_agents)
+        return joint

@@ -13,6 +13,7 @@ from marec_env.config import MarketConfig
 from marec_env.frontend import AgentInterface
 from marec_env.market import Market
 from marec_env.step import INFO_KEYS
+from marec_env.validation import check_seed, require_reset
 
 ONE_WORLD = np.zeros(1, np.int64)
 
@@ -115,6 +116,7 @@ class MarketEnv(ParallelEnv):
     def reset(
         self, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[dict[str, Any], dict[str, dict[str, float]]]:
+        seed = check_seed(seed)
         if seed is not None or not self._seeded:
             self.market.seed(np.random.SeedSequence(seed))
             self._seeded = True
@@ -128,7 +130,10 @@ class MarketEnv(ParallelEnv):
         return self._package(), infos
 
     def step(self, actions: dict[str, Any]):
-        joint = self.interface.joint_action(actions, self.agents)
+        require_reset(self._seeded, "step()")
+        joint = self.interface.joint_action(
+            actions, self.agents, lambda: self.market.action_masks()[0]
+        )
         result = self.market.step(joint[None, :])
         self._obs = self.market.observations()[0]
         self.shares += result.info["slot_share"][0]
@@ -153,11 +158,13 @@ class MarketEnv(ParallelEnv):
         return self._obs.reshape(-1).copy()
 
     def action_masks(self) -> dict[str, np.ndarray]:
+        require_reset(self._seeded, "action_masks()")
         return self.interface.per_agent(self.market.action_masks()[0])
 
     def oracle_action_values(self) -> dict[str, np.ndarray]:
         """True utility of each action's candidate for the current user. Evaluation only:
         it reads hidden state, so learners must never call it."""
+        require_reset(self._seeded, "oracle_action_values()")
         return self.interface.per_agent(self.market.oracle_action_values()[0])
 
     def render(self) -> Any:

@@ -74,7 +74,7 @@ from marec_env.config import ConfigError, check_choice, check_int, check_known_k
 from marec_env.frontend import AgentInterface, agent_names
 from marec_env.observation import ObservationLayout
 from marec_env.step import INFO_KEYS
-from marec_env.validation import ActionError, EpisodeOverError
+from marec_env.validation import ActionError, EpisodeOverError, check_seed
 
 AGENTS = tuple(agent_names(2))
 N_CAND = 3
@@ -249,6 +249,7 @@ class MatrixGameEnv(ParallelEnv):
 
     # ------------------------------------------------------------------ dynamics
     def reset(self, seed: int | None = None, options: dict | None = None):
+        seed = check_seed(seed)
         if seed is not None:
             self._rng = np.random.default_rng(np.random.SeedSequence(seed))
         self.agents = list(AGENTS)

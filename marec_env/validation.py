@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import numbers
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -90,3 +91,114 @@ def validate_batched_actions(
                 )
         actions = np.stack(columns, axis=1)
     return validate_action_array(actions, (num_envs, len(agents)), n_actions)
+
+
+# ---------------------------------------------------------------- issue 12, items 7-12
+class NotResetError(RuntimeError):
+    """The env was used before its first reset()."""
+
+
+class SeedError(ValueError):
+    """A reset seed that is not None or an integer >= 0."""
+
+
+def require_reset(was_reset: bool, what: str) -> None:
+    """NotResetError for ``what`` (e.g. ``"step()"``) on an env never reset (item 9)."""
+    if not was_reset:
+        raise NotResetError(f"{what} called before reset(); call reset() first")
+
+
+def check_seed(seed: Any) -> int | None:
+    """None, or the seed as a Python int >= 0 (numpy ints too); SeedError otherwise (item 10).
+
+    ``True`` is refused: it would silently act as seed 1."""
+    if isinstance(seed, np.ndarray) and seed.shape == ():
+        seed = seed[()]
+    if seed is None:
+        return None
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral):
+        raise SeedError(
+            f"reset(seed=...) must be None or an integer >= 0, got {seed!r} of type "
+            f"{type(seed).__name__}"
+        )
+    if int(seed) < 0:
+        raise SeedError(f"reset(seed=...) must be None or an integer >= 0, got {int(seed)}")
+    return int(seed)
+
+
+def check_num_envs(num_envs: Any, config: Any) -> int:
+    """``num_envs`` as a Python int >= 1 (numpy ints too) whose worlds fit in memory."""
+    from marec_env.config_checks import check_memory
+
+    if isinstance(num_envs, np.ndarray) and num_envs.shape == ():
+        num_envs = num_envs[()]
+    ok = isinstance(num_envs, numbers.Integral) and not isinstance(num_envs, (bool, np.bool_))
+    if not ok or int(num_envs) < 1:
+        raise ValueError(f"num_envs must be an integer >= 1, got {num_envs!r}")
+    check_memory(config, int(num_envs))
+    return int(num_envs)
+
+
+def check_actions_against_mask(joint: np.ndarray, masks: np.ndarray, agents: Sequence[str]) -> None:
+    """ActionError naming the first agent whose action its published mask forbids (item 7).
+
+    ``joint`` is (N,) or (B, N); ``masks`` (N, A) or (B, N, A). Only called where a mask is
+    published (``observation="dict"``); with Box observations an action the mask would
+    forbid (a candidate slot the backbone could not fill) is accepted and harmless: the
+    page shows a filler item in that slot and nothing else changes."""
+    joint2, masks3 = np.atleast_2d(joint), masks.reshape(-1, *masks.shape[-2:])
+    allowed = np.take_along_axis(masks3, joint2[:, :, None], axis=2)[:, :, 0].astype(bool)
+    if allowed.all():
+        return
+    world, index = (int(i[0]) for i in np.nonzero(~allowed))
+    agent, action = agents[index], int(joint2[world, index])
+    where = f" in world {world}" if joint.ndim == 2 else ""
+    legal = np.flatnonzero(masks3[world, index]).tolist()
+    raise ActionError(
+        f"action {action} for {agent!r}{where} is masked out (action_mask is 0 there: no "
+        f"candidate in that slot); allowed actions: {legal}"
+    )
+
+
+def unaliased(obs: np.ndarray) -> np.ndarray:
+    """A copy of the env's observation buffer, so a caller mutating what step() or reset()
+    returned never changes ``env.state()`` (item 12)."""
+    return obs.copy()
+
+
+def check_aec_action(aec: Any, action: Any) -> None:
+    """Refuse, before the AEC env buffers it, an action its agent may not give (item 8):
+    out of range or of the wrong type, or masked out where a mask is published. A refused
+    action changes nothing, so the env stays usable."""
+    agent = aec.agent_selection
+    if aec.terminations.get(agent) or aec.truncations.get(agent):
+        if action is not None:
+            raise ActionError(f"{agent!r} is done: its action must be None, got {action!r}")
+        return
+    value = as_action(agent, action, int(aec.action_space(agent).n))
+    observation = aec.observe(agent)
+    if isinstance(observation, Mapping) and "action_mask" in observation:
+        mask = np.asarray(observation["action_mask"])
+        check_actions_against_mask(np.array([value]), mask[None, :], [agent])
+
+
+@functools.cache
+def _checked_aec_class() -> type:
+    from pettingzoo.utils.conversions import parallel_to_aec_wrapper
+
+    class CheckedParallelToAEC(parallel_to_aec_wrapper):
+        """PettingZoo's parallel→AEC conversion, checking each action when it is given."""
+
+        def step(self, action: Any) -> None:
+            check_aec_action(self, action)
+            super().step(action)
+
+    return CheckedParallelToAEC
+
+
+def checked_aec(parallel: Any) -> Any:
+    """The AEC version of ``parallel`` (as ``parallel_to_aec``) that refuses a bad action at
+    the agent that gives it instead of at the last agent."""
+    from pettingzoo.utils.wrappers import OrderEnforcingWrapper
+
+    return OrderEnforcingWrapper(_checked_aec_class()(parallel))

@@ -10,6 +10,7 @@ import numpy as np
 from marec_env.config import MarketConfig
 from marec_env.frontend import AgentInterface
 from marec_env.market import Market
+from marec_env.validation import check_num_envs, check_seed, require_reset
 
 
 class VectorMarketEnv:
@@ -26,8 +27,7 @@ class VectorMarketEnv:
     metadata = {"name": "marec_market_vector_v0", "autoreset_mode": "same-step"}
 
     def __init__(self, config: MarketConfig, num_envs: int, env_id: str = "marec/custom"):
-        if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < 1:
-            raise ValueError(f"num_envs must be an integer >= 1, got {num_envs!r}")
+        num_envs = check_num_envs(num_envs, config)  # numpy ints too; must fit in memory
         self.config = config
         self.env_id = env_id
         self.num_envs = num_envs
@@ -52,6 +52,7 @@ class VectorMarketEnv:
         return self.interface.action_space(agent)
 
     def reset(self, seed: int | None = None, options: dict[str, Any] | None = None):
+        seed = check_seed(seed)
         if seed is not None or not self._seeded:
             self.market.seed(np.random.SeedSequence(seed))
             self._seeded = True
@@ -60,7 +61,8 @@ class VectorMarketEnv:
         return self._split(obs), {a: {} for a in self.possible_agents}
 
     def step(self, actions: dict[str, Any] | np.ndarray):
-        joint = self.interface.batched_actions(actions, self.num_envs)
+        require_reset(self._seeded, "step()")
+        joint = self.interface.batched_actions(actions, self.num_envs, self.market.action_masks)
         result = self.market.step(joint)
         obs = self.market.observations()
         done = np.flatnonzero(result.truncated)
@@ -84,13 +86,16 @@ class VectorMarketEnv:
 
     def state(self) -> np.ndarray:
         """(B, N × obs_dim): each world's agents' observations concatenated."""
+        require_reset(self._seeded, "state()")
         return self._obs.reshape(self.num_envs, -1).copy()
 
     def action_masks(self) -> dict[str, np.ndarray]:
+        require_reset(self._seeded, "action_masks()")
         return self.interface.per_agent(self.market.action_masks())
 
     def oracle_action_values(self) -> dict[str, np.ndarray]:
         """True utility per action for each world's current user. Evaluation only."""
+        require_reset(self._seeded, "oracle_action_values()")
         return self.interface.per_agent(self.market.oracle_action_values())
 
     def close(self) -> None:

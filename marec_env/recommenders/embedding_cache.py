@@ -12,6 +12,11 @@ write the same file. Shards are safetensors (no pickle). A shard whose metadata 
 model key, or whose shapes are wrong, is ignored with a warning: a cache of another model is
 never reused. When shards pile up they are merged into one.
 
+Each shard's metadata holds the sha256 of its contents: a shard that does not match (one
+flipped bit in a stored embedding would silently change the simulation for every later
+process), has no checksum or cannot be read is reported, moved aside into ``quarantine/`` and
+its rows are encoded again on the next miss.
+
 If the root cannot be written (read-only, or a path through a file) the cache warns once,
 naming the directory and the fix, and keeps embeddings in memory for this process only.
 """
@@ -19,6 +24,7 @@ naming the directory and the fix, and keeps embeddings in memory for this proces
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import tempfile
@@ -30,6 +36,7 @@ import numpy as np
 
 FORMAT = "marec-embeddings-v1"
 SHARD_SUFFIX = ".safetensors"
+QUARANTINE = "quarantine"
 COMPACT_AFTER = 16
 """Merge the shards of a model key into one once a process has loaded more than this many."""
 
@@ -65,6 +72,16 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def shard_checksum(digests: np.ndarray, vectors: np.ndarray) -> str:
+    """sha256 over a shard's two tables (dtype, shape and bytes of each)."""
+    h = hashlib.sha256()
+    for array in (digests, vectors):
+        array = np.ascontiguousarray(array)
+        h.update(f"{array.dtype.str}{array.shape}".encode())
+        h.update(array.tobytes())
+    return h.hexdigest()
 
 
 def unwritable_warning(root: Path, err: BaseException) -> None:
@@ -155,13 +172,8 @@ class EmbeddingCache:
         except FileNotFoundError:
             return  # merged away by another process between listdir and open
         except Exception as err:  # corrupt file: never fatal, never used
-            warnings.warn(
-                f"marec: ignoring unreadable embedding cache file {str(path)!r} ({err}); "
-                "delete it to silence this warning.",
-                EmbeddingCacheWarning,
-                stacklevel=4,
-            )
             self._loaded.add(name)
+            self._quarantine(path, f"it is unreadable ({err})")
             return
         ok = (
             meta.get("format") == FORMAT
@@ -171,7 +183,6 @@ class EmbeddingCache:
             and digests.shape[1] == 32
             and vectors.dtype == np.float32
             and vectors.shape == (digests.shape[0], self.dim)
-            and bool(np.isfinite(vectors).all())
         )
         self._loaded.add(name)
         if not ok:
@@ -182,9 +193,38 @@ class EmbeddingCache:
                 stacklevel=4,
             )
             return
+        if meta.get("sha256") != shard_checksum(digests, vectors):
+            why = (
+                "its checksum does not match its contents (damaged on disk)"
+                if "sha256" in meta
+                else "it has no checksum (written by an older marec), so it cannot be verified"
+            )
+            self._quarantine(path, why)
+            return
+        if not np.isfinite(vectors).all():
+            self._quarantine(path, "it holds non-finite embeddings")
+            return
         for digest, row in zip(digests, vectors):
             self._index.setdefault(digest.tobytes(), row)
         self._good.add(name)
+
+    def _quarantine(self, path: Path, why: str) -> None:
+        """Report a damaged shard and move it aside; its texts are encoded again on demand."""
+        moved = "left in place (the cache is read-only)"
+        if self.writable:
+            aside = path.parent / QUARANTINE / f"{path.name}.{os.urandom(4).hex()}"
+            try:
+                aside.parent.mkdir(exist_ok=True)
+                os.replace(path, aside)
+                moved = f"moved to {str(aside)!r}"
+            except OSError as err:
+                moved = f"could not be moved aside ({err})"
+        warnings.warn(
+            f"marec: damaged embedding cache file {str(path)!r}: {why}. Its rows are not used "
+            f"and will be encoded again; the file was {moved}.",
+            EmbeddingCacheWarning,
+            stacklevel=5,
+        )
 
     def lookup(self, digests: Sequence[bytes]) -> tuple[np.ndarray, np.ndarray]:
         """Return (found mask, (n, dim) float32 rows; rows not found are zero)."""
@@ -221,7 +261,11 @@ class EmbeddingCache:
         assert self.directory is not None
         data = save(
             {"digest": np.ascontiguousarray(digests), "embedding": vectors},
-            metadata={"format": FORMAT, "model_key": self.model_key},
+            metadata={
+                "format": FORMAT,
+                "model_key": self.model_key,
+                "sha256": shard_checksum(digests, vectors),
+            },
         )
         name = os.urandom(12).hex() + SHARD_SUFFIX
         atomic_write_bytes(self.directory / name, data)

