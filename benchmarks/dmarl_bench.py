@@ -145,9 +145,12 @@ def throughput_markdown(result: dict[str, Any]) -> str:
 
 # ---------------------------------------------------------------- learning curves
 def _curve_rank(rank: int, world: int, cfg: Any) -> list[tuple[int, float]]:
+    """One node's run; W = 1 is the ordinary loop (the same run as W = 1 DMARL's, tested)."""
     from agents.dmarl.trainer import train_distributed
+    from agents.train import train
 
-    return [(r.step, r.eval_return) for r in train_distributed(cfg).records]
+    result = train(cfg) if world == 1 else train_distributed(cfg)
+    return [(r.step, r.eval_return) for r in result.records]
 
 
 def curves(args: argparse.Namespace) -> dict[str, Any]:
@@ -185,21 +188,34 @@ def summarise(name: str, runs: dict[str, dict[int, list[tuple[int, float]]]]) ->
         curve = [point.tolist(), low.tolist(), high.tolist()]
         table[label] = {"iqm": est.point, "low": est.low, "high": est.high, "finals": finals,
                         "steps": steps, "curve": curve}  # fmt: skip
-    random_high = table.get("random", {}).get("high")
+    add_comparisons(table, rng)
+    return {"scenario": name, "table": table, "runs": {k: dict(v) for k, v in runs.items()}}
+
+
+def add_comparisons(table: dict[str, dict[str, Any]], rng: np.random.Generator) -> None:
+    """Against random: are the CIs disjoint, and the paired per-seed difference (seed s of
+    every learner is evaluated on the same users, so the difference removes their spread)."""
+    random = table.get("random")
     for row in table.values():
-        row["above_random"] = random_high is not None and row["low"] > random_high
-    return {"scenario": name, "table": table}
+        row["above_random"] = random is not None and row["low"] > random["high"]
+        if random is None:
+            continue
+        diff = np.subtract(row["finals"], random["finals"])
+        est = stats.bootstrap_interval(diff, "iqm", rng)
+        row["paired_diff"] = [est.point, est.low, est.high]
 
 
 def curves_markdown(result: dict[str, Any]) -> str:
     lines = [f"Scenario {result['scenario']}: final evaluation return (mean over agents of the "
              "per-agent episode return), IQM over seeds [95% bootstrap CI]", "",
-             "| learner | seeds | IQM [95% CI] | CI above random's |",
-             "|---|---|---|---|"]  # fmt: skip
+             "| learner | seeds | IQM [95% CI] | CI above random's | paired − random, IQM "
+             "[95% CI] |", "|---|---|---|---|---|"]  # fmt: skip
     for label, row in result["table"].items():
+        d = row.get("paired_diff", [np.nan] * 3)
         lines.append(f"| {label} | {len(row['finals'])} | {row['iqm']:.3f} "
                      f"[{row['low']:.3f}, {row['high']:.3f}] | "
-                     f"{'yes' if row['above_random'] else 'no'} |")  # fmt: skip
+                     f"{'yes' if row['above_random'] else 'no'} | "
+                     f"{d[0]:+.3f} [{d[1]:+.3f}, {d[2]:+.3f}] |")  # fmt: skip
     return "\n".join(lines) + "\n"
 
 
@@ -237,12 +253,19 @@ def main(argv: list[str] | None = None) -> int:
     cv.add_argument("scenario")
     cv.add_argument("--seeds", type=int, default=0, help="seeds 0..N-1 (default: scenario's)")
     cv.add_argument("--workers", default="1,2", help="worker counts of sharing learners")
-    for p in (tp, cv):
+    rs = sub.add_parser("summary", help="re-read a curves-*.json and rewrite its tables")
+    rs.add_argument("json_file")
+    for p in (tp, cv, rs):
         p.add_argument("--out", default="runs/dmarl-bench", help="output directory")
     args = parser.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    if args.command == "throughput":
+    if args.command == "summary":
+        result = json.loads(Path(args.json_file).read_text())
+        add_comparisons(result["table"], np.random.default_rng(0))
+        text, stem = curves_markdown(result), f"curves-{result['scenario']}"
+        plot_curves(result, out / f"{stem}.png")
+    elif args.command == "throughput":
         result = throughput(args)
         text = throughput_markdown(result)
         stem = "throughput"
