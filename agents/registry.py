@@ -70,6 +70,18 @@ def _dqn_params() -> Any:
     return DQNParams()
 
 
+def _dmarl(info: EnvInfo, params: Any, rng: np.random.Generator) -> Learner:
+    from agents.dmarl import DMARL  # torch(.distributed) only when DMARL is built
+
+    return DMARL(info, params, rng)
+
+
+def _dmarl_params() -> Any:
+    from agents.dmarl import DMARLParams
+
+    return DMARLParams()
+
+
 _TABULAR = Capabilities(trainable=True, needs_obs_layout=True, discrete_obs_only=True)
 _LINEAR = Capabilities(trainable=True, needs_obs_layout=True)
 LEARNERS: dict[str, LearnerSpec] = {}
@@ -105,6 +117,9 @@ for _spec in (
     LearnerSpec("maql-linear", LinearMAQL, LinearMAQLParams(),
                 dataclasses.replace(_LINEAR, needs_messages=True, supports_competitive=False),
                 "MAQ-L with linear local and pair terms (same-item pair feature), max-plus."),
+    LearnerSpec("dmarl", _dmarl, _dmarl_params(),
+                Capabilities(trainable=True, shares_gradients=True),
+                "Actor-critic (A2C) per agent; gradients shared across torch.distributed nodes."),
 ):  # fmt: skip
     register(_spec)
 

@@ -83,6 +83,17 @@ def build_parser() -> argparse.ArgumentParser:
     _add_scenario_args(train)
     train.add_argument("--learner", required=True, help="learner name or label")
     train.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
+    train.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=1,
+        help="local processes sharing gradients (spawns torchrun; dmarl)",
+    )
+    train.add_argument(
+        "--rdzv-endpoint",
+        metavar="HOST:PORT",
+        help="rendezvous of --workers (default 127.0.0.1 at a free port)",
+    )
     plot = sub.add_parser("plot", help="re-render summary, plots and report of a results dir")
     plot.add_argument("directory", help="results directory written by `run`")
     plot.add_argument(
@@ -169,6 +180,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     scenario = load_scenario(args, learners=[args.learner])
     scenario = scen.from_dict({**scenario.to_dict(), "seeds": [args.seed]}, scenario.name)
     out = _out_dir(args, scenario, f"-{args.learner}-s{args.seed}")
+    from benchmarks import distributed
+
+    try:
+        if distributed.launched():  # a torchrun worker: rank 0 alone writes
+            return distributed.train_node(scenario, out, not args.no_progress)
+        if args.workers > 1:
+            return distributed.spawn_local(args, scenario, out)
+    except distributed.LaunchError as exc:
+        raise UsageError(str(exc)) from None
     return _train(scenario, out, not args.no_progress, report=False)
 
 
@@ -252,6 +272,7 @@ def _dispatch(argv: list[str]) -> int:
 
         return soak_main(argv[1:])
     args = build_parser().parse_args(argv)
+    args.argv = argv  # `train --workers` re-runs the command line in each worker
     return COMMANDS[args.command](args)
 
 

@@ -29,6 +29,7 @@ FALLBACK_LEARNERS = (
     "maql",
     "iql-linear",
     "maql-linear",
+    "dmarl",
 )
 
 

@@ -32,6 +32,7 @@ CASES = [(env_id, name, num_envs)
 @pytest.mark.parametrize(("env_id", "learner", "num_envs"), CASES)
 def test_every_learner_trains_on_every_env(env_id: str, learner: str, num_envs: int) -> None:
     params = {"learning_starts": 10, "batch_size": 8} if learner == "dqn" else {}
+    params = {"rollout_steps": 4} if learner == "dmarl" else params
     cfg = TrainConfig(env_id, tiny(env_id), learner, params, steps=30, eval_interval=15,
                       eval_episodes=1, seed=0, num_envs=num_envs)  # fmt: skip
     result = train(cfg)
@@ -43,6 +44,8 @@ def test_every_learner_trains_on_every_env(env_id: str, learner: str, num_envs: 
         assert record.updates == 0
     elif learner == "dqn":
         assert record.updates > 0  # gradient steps after learning_starts
+    elif learner == "dmarl":
+        assert record.updates == 30 // (4 * num_envs)  # one update per 4-step rollout
     else:
         assert record.updates == 30  # one table update per world-step
     if LEARNERS[learner].capabilities.needs_messages:
