@@ -70,7 +70,7 @@ class SingleAgentEnv(gymnasium.Env):
         if callable(others):
             return others
         if others == "greedy":
-            return lambda obs: self._greedy_action(agent, obs)
+            return lambda obs: self.greedy_action(agent, obs)
         if others == "random":
             return lambda obs: self._random_action(agent)
         raise ValueError(
@@ -87,7 +87,7 @@ class SingleAgentEnv(gymnasium.Env):
             return np.ones(n, dtype=bool)
         return np.asarray(masks()[agent], dtype=bool)
 
-    def _greedy_action(self, agent: str, obs: Any) -> int:
+    def greedy_action(self, agent: str, obs: Any) -> int:
         """The top-1 valid candidate (candidates come in descending backbone score), middle
         bid in auctions: the ``greedy`` baseline of ``agents.baselines``."""
         allowed = self._allowed(agent)

@@ -77,3 +77,21 @@ def test_cleanrl_style_ppo_over_the_vector_env_is_seeded() -> None:
     assert torch.equal(state, torch.random.get_rng_state())  # global torch RNG untouched
     assert len(first) == 2 and all(np.isfinite(first))
     assert first == cleanrl_ppo.train(env_id, 2, seed=3, **kwargs)
+
+
+def test_single_agent_ppo_against_greedy_then_learned_rivals() -> None:
+    from examples import single_agent_sb3
+    from marec_env import SingleAgentEnv
+
+    env_id = "marec/compete-auction-v0"
+    kwargs = {**small(env_id), "max_cycles": 20}
+    model = single_agent_sb3.train(env_id, 128, **kwargs)
+    assert model.num_timesteps >= 128
+
+    def learned(obs: np.ndarray) -> int:
+        return int(model.predict(obs, deterministic=True)[0])
+
+    calls = []
+    rivals = SingleAgentEnv(env_id, others=lambda o: calls.append(1) or learned(o), **kwargs)
+    assert math.isfinite(single_agent_sb3.episode_return(rivals, learned, seed=0))
+    assert len(calls) == 20 * 2  # two rivals, every step
