@@ -109,13 +109,13 @@ class LazyModel:
         self, source: ModelSource, device: str, memo_root: Path | None, lazy: bool = True
     ) -> None:
         self.source = source
-        self.device = device
+        self.device = device_name(device)  # a bad device name fails here, not at first use
         self.memo_root = memo_root
         self._loaded: LoadedModel | None = None
         self._lock = threading.Lock()
         description = describe_local_model(source, memo_root) if lazy else None
         if description is None:
-            self._loaded = load_model(source, device_name(device), memo_root)
+            self._loaded = load_model(source, self.device, memo_root)
             description = describe_loaded_model(self._loaded)
         self.description = description
 
@@ -128,7 +128,7 @@ class LazyModel:
         """The loaded model, loading (and checking) it on first call."""
         with self._lock:
             if self._loaded is None:
-                loaded = load_model(self.source, device_name(self.device), self.memo_root)
+                loaded = load_model(self.source, self.device, self.memo_root)
                 found = describe_loaded_model(loaded)
                 if found != self.description:
                     raise TextModelError(
