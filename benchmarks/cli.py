@@ -16,6 +16,7 @@ from typing import Any, NoReturn
 
 from benchmarks import overrides, registries, results, runner, summary
 from benchmarks import scenario as scen
+from benchmarks import tensorboard as tb
 from benchmarks.results import ResultsDir, ResultsDirError
 from benchmarks.scenario import Scenario, ScenarioError
 
@@ -66,6 +67,7 @@ def _add_scenario_args(p: argparse.ArgumentParser) -> None:
         help="override a scenario value, e.g. env_overrides.drift_rate=0.3 (repeatable)",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--tensorboard", metavar="DIR", help="also write TensorBoard event files to DIR")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -151,17 +153,23 @@ def agent_labels(meta: dict[str, Any]) -> dict[str, str]:
     return {f"recommender_{i}": f"recommender_{i} ({kind})" for i, kind in enumerate(kinds)}
 
 
-def _train(scenario: Scenario, out: Path, progress: bool, report: bool) -> int:
+def _train(
+    scenario: Scenario, out: Path, progress: bool, report: bool, tensorboard: str | None = None
+) -> int:
     ResultsDir.check(out, scenario)  # every refusal before anything is created or imported
     train_fn, factory = runner.load_trainer()
+    if tensorboard is not None and not tb.available():
+        raise UsageError("--tensorboard needs the tensorboard package: pip install tensorboard")
     store = ResultsDir.open(out, scenario)
     if store.completed:
         n = len(scenario.learners) * len(scenario.seeds)
         print(f"resuming {out}: {len(store.completed)} of {n} runs already done", file=sys.stderr)
     with store:  # holds the directory's lock until the report is written
         stop = runner.StopFlag()
-        with stop.installed():
-            outcome = runner.run_scenario(scenario, store, train_fn, factory, stop, progress)
+        with stop.installed(), tb.optional_log(tensorboard) as on_row:
+            outcome = runner.run_scenario(
+                scenario, store, train_fn, factory, stop, progress, on_row
+            )
         if report:
             with stop.deferring():  # a second SIGTERM must not lose the report
                 finalize(store)
@@ -171,7 +179,8 @@ def _train(scenario: Scenario, out: Path, progress: bool, report: bool) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     scenario = load_scenario(args, learners=args.learners, seeds=args.seeds)
-    return _train(scenario, _out_dir(args, scenario), not args.no_progress, report=True)
+    out = _out_dir(args, scenario)
+    return _train(scenario, out, not args.no_progress, report=True, tensorboard=args.tensorboard)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -189,7 +198,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             return distributed.spawn_local(args, scenario, out)
     except distributed.LaunchError as exc:
         raise UsageError(str(exc)) from None
-    return _train(scenario, out, not args.no_progress, report=False)
+    return _train(scenario, out, not args.no_progress, report=False, tensorboard=args.tensorboard)
 
 
 def cmd_plot(args: argparse.Namespace) -> int:

@@ -121,10 +121,10 @@ def train_node(scenario: Scenario, out: Path, progress: bool) -> int:
     from agents.dmarl import trainer
 
     entry, seed = scenario.learners[0], scenario.seeds[0]
+    store = None
     try:
         check_learner_shares(entry.name)
         node = trainer.join()
-        store = None
         if node.rank == 0:
             store = ResultsDir.open(out, scenario)
         decision = [store is not None and (entry.label, seed) in store.completed]
@@ -150,4 +150,6 @@ def train_node(scenario: Scenario, out: Path, progress: bool) -> int:
         print(f"error: {exc}", file=sys.stderr, flush=True)
         return EXIT_FAILED
     finally:
+        if store is not None:
+            store.close()  # the results directory's lock
         trainer.leave()

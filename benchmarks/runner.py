@@ -153,8 +153,10 @@ def run_scenario(
     config_factory: ConfigFactory,
     stop: StopFlag,
     progress: bool = True,
+    on_row: Callable[[results.Row], None] | None = None,
 ) -> Outcome:
-    """Train the scenario's units not yet completed in ``store``; rows are saved as they come."""
+    """Train the scenario's units not yet completed in ``store``; rows are saved as they come
+    and also handed to ``on_row`` (e.g. a TensorBoard writer)."""
     units = [(e, s) for e in scenario.learners for s in scenario.seeds]
     prov = results.provenance(config_hash(scenario))
     finished = sum((e.label, s) in store.completed for e, s in units)
@@ -166,7 +168,8 @@ def run_scenario(
                 break
             if (entry.label, seed) not in store.completed:
                 bar.unit(entry.label, seed)
-                args = (scenario, entry, seed, store, train_fn, config_factory, stop, bar, prov)
+                args = (scenario, entry, seed, store, train_fn, config_factory, stop, bar, prov,
+                        on_row)  # fmt: skip
                 if not _run_unit(*args):
                     break
                 store.mark_complete(entry.label, seed)
@@ -194,6 +197,7 @@ def _run_unit(
     stop: StopFlag,
     bar: _Progress,
     prov: dict[str, str],
+    on_row: Callable[[results.Row], None] | None = None,
 ) -> bool:
     """Train one (learner, seed); True when it ran to the end (not stopped early)."""
     unit_rows: list[results.Row] = []
@@ -205,6 +209,8 @@ def _run_unit(
         unit_rows.append(row)
         store.replace_unit(entry.label, seed, list(unit_rows))  # drops an older partial try
         store.save("running")
+        if on_row is not None:
+            on_row(row)
         bar.advance(int(record.step) - last_step)
         last_step = int(record.step)
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from marec_env.config import ConfigError, MarketConfig
 from marec_env.registry import ENV_SPECS, EnvSpec, get_spec, list_envs, resolve_entry_point
+from marec_env.single_agent import SingleAgentEnv
 from marec_env.validation import ActionError, EpisodeOverError
 
 __version__ = "0.1.0"
@@ -72,6 +73,7 @@ __all__ = [
     "EnvSpec",
     "EpisodeOverError",
     "MarketConfig",
+    "SingleAgentEnv",
     "env",
     "list_envs",
     "make_config",

