@@ -56,12 +56,13 @@ FLOAT_RANGES: dict[str, tuple[float, float]] = {
     "attribute_noise": (0.0, 100.0),
 }
 
-# Bytes per unit, measured with RSS after reset() + one step (mixed-v0; see the docstring):
-# per world, each item costs ~170 B (impression tracker, clicks, CF/popularity state) and each
-# user ~330 B (population, candidate caches); each step of an episode 8 B per slot (the
-# exposure tracker's histogram). Shared by the worlds: ~460 B per item (catalog); a text
-# backbone adds a 384-float embedding (1.5 KiB) per item and per user profile.
-PER_WORLD_ITEM, PER_WORLD_USER, PER_WORLD_SLOT_STEP = 170, 330, 8
+# Bytes per unit, measured with RSS after reset() + one step (mixed-v0, cf/content/popularity,
+# 64 worlds): a world costs ~3.2 MiB at the preset's size (2 MiB counted, so the estimate stays
+# a lower bound); each item ~170 B per world (impression tracker, clicks, CF/popularity state),
+# each user ~330 B per world (population, candidate caches), each step of an episode 8 B per
+# slot per world (the exposure tracker's histogram). Shared by the worlds: ~460 B per item
+# (catalog); a text backbone adds a 384-float embedding (1.5 KiB) per item and user profile.
+PER_WORLD, PER_WORLD_ITEM, PER_WORLD_USER, PER_WORLD_SLOT_STEP = 2 * 2**20, 170, 330, 8
 PER_ITEM, PER_TEXT_ROW = 460, 1536
 
 
@@ -121,7 +122,8 @@ def _is_real(value: Any) -> bool:
 def estimate_bytes(cfg: Any, num_envs: int = 1) -> int:
     """A lower bound of the memory ``num_envs`` worlds of ``cfg`` allocate."""
     per_world = (
-        PER_WORLD_ITEM * cfg.n_items
+        PER_WORLD
+        + PER_WORLD_ITEM * cfg.n_items
         + PER_WORLD_USER * cfg.n_users
         + PER_WORLD_SLOT_STEP * cfg.slots * cfg.max_cycles
     )
