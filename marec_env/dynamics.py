@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from marec_env import kernels
 from marec_env.core import metrics, users
 from marec_env.core.allocation import Page
 from marec_env.core.choice import sample_choice
@@ -144,9 +145,9 @@ def _learn(m: Market, page: Page, shown, click_onehot, current) -> None:
     cfg = m.config
     w, s = np.nonzero(shown)
     items, clicked, owner = page.item[w, s], click_onehot[w, s], page.owner[w, s]
-    np.add.at(m.item_impressions, (w, items), 1)
-    np.add.at(m.item_clicks, (w[clicked], items[clicked]), 1)
-    np.add.at(m.clicks_total, w[clicked], 1)
+    kernels.add_at(m.item_impressions, (w, items), 1)
+    kernels.add_at(m.item_clicks, (w[clicked], items[clicked]), 1)
+    kernels.add_at(m.clicks_total, (w[clicked],), 1)
     for agent, (backbone, cache) in enumerate(zip(m.backbones, m.caches)):
         see = owner == agent if cfg.feedback_sharing == "own" else np.ones_like(clicked)
         if not see.any():

@@ -12,6 +12,7 @@ from marec_env import render as rendering
 from marec_env.config import MarketConfig
 from marec_env.dynamics import INFO_KEYS
 from marec_env.market import Market
+from marec_env.threads import env_threads
 from marec_env.validation import validate_action_dict
 
 ONE_WORLD = np.zeros(1, np.int64)
@@ -113,6 +114,7 @@ class MarketEnv(ParallelEnv):
         self._check_agent(agent)
         return self._action_space
 
+    @env_threads
     def reset(
         self, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[dict[str, Any], dict[str, dict[str, float]]]:
@@ -128,6 +130,7 @@ class MarketEnv(ParallelEnv):
             infos[agent]["backbone_id"] = float(kind)
         return self._package(self._obs), infos
 
+    @env_threads
     def step(self, actions: dict[str, Any]):
         joint = validate_action_dict(actions, self.agents, self.config.n_actions)
         result = self.market.step(joint[None, :])

@@ -9,6 +9,7 @@ import numpy as np
 
 from marec_env.config import MarketConfig
 from marec_env.market import Market
+from marec_env.threads import env_threads
 from marec_env.validation import ActionError, validate_action_array
 
 
@@ -46,6 +47,7 @@ class VectorMarketEnv:
         """The space of one world's action."""
         return self._action_space
 
+    @env_threads
     def reset(self, seed: int | None = None, options: dict[str, Any] | None = None):
         if seed is not None or not self._seeded:
             self.market.seed(np.random.SeedSequence(seed))
@@ -54,6 +56,7 @@ class VectorMarketEnv:
         obs = self.market.observations()
         return self._split(obs), {a: {} for a in self.possible_agents}
 
+    @env_threads
     def step(self, actions: dict[str, Any] | np.ndarray):
         joint = self._joint(actions)
         result = self.market.step(joint)

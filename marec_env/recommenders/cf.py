@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from marec_env import kernels
 from marec_env.config import MarketConfig
 from marec_env.core.catalog import Catalog
 from marec_env.recommenders.base import Backbone
@@ -76,9 +77,9 @@ class CollaborativeBackbone(Backbone):
         q = self.item_factors[w, i]
         error = y - 1.0 / (1.0 + np.exp(-(p * q).sum(axis=1)))
         lr = self.config.cf_learning_rate
-        np.add.at(self.user_factors, (w, u), lr * (error[:, None] * q - REGULARISATION * p))
-        np.add.at(self.item_factors, (w, i), lr * (error[:, None] * p - REGULARISATION * q))
-        np.add.at(self.clicks, (w, i), y.astype(np.int64))
+        kernels.add_at(self.user_factors, (w, u), lr * (error[:, None] * q - REGULARISATION * p))
+        kernels.add_at(self.item_factors, (w, i), lr * (error[:, None] * p - REGULARISATION * q))
+        kernels.add_at(self.clicks, (w, i), y.astype(np.int64))
         return use
 
     def tick(self, t: np.ndarray) -> np.ndarray:

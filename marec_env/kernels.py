@@ -1,0 +1,207 @@
+"""Exact selection and scatter kernels, compiled with numba when it is installed.
+
+Every kernel here has a pure-numpy twin that returns bit-identical results: the kernels only
+select, reorder and accumulate in a fixed order, they never change how a score is computed.
+So an env runs the same trajectory with or without numba (``tests/test_kernels.py`` checks
+it on every env id). Orders are exact: by score descending, ties to the lower item id.
+
+Set ``MAREC_NUMBA=0`` in the environment (or call :func:`use_numba`) to force the numpy twins.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from marec_env.ranking import largest_values as _np_largest_values
+from marec_env.ranking import top_k_exact
+
+try:  # numba is optional: the numpy twins below are exact, only slower
+    import numba
+
+    HAVE_NUMBA = True
+except ImportError:  # pragma: no cover - exercised on installs without the [fast] extra
+    numba = None
+    HAVE_NUMBA = False
+
+_enabled = HAVE_NUMBA and os.environ.get("MAREC_NUMBA", "1") != "0"
+
+
+def use_numba(enabled: bool) -> bool:
+    """Switch the numba kernels on or off (off when numba is missing); returns the old setting."""
+    global _enabled
+    previous = _enabled
+    _enabled = bool(enabled) and HAVE_NUMBA
+    return previous
+
+
+def numba_enabled() -> bool:
+    return _enabled
+
+
+# ---------------------------------------------------------------------- numpy twins
+def _np_top_k_released(raw, n_available, k, unscorable):
+    effective = np.where(np.isfinite(raw), raw, unscorable).astype(np.float32, copy=False)
+    released = np.arange(raw.shape[1])[None, :] < n_available[:, None]
+    effective = np.where(released, effective, np.float32(-np.inf))
+    ids = np.arange(raw.shape[1])
+    cols = top_k_exact(effective, ids[None, :], k, unscorable)
+    return cols.astype(np.int64), np.take_along_axis(effective, cols, 1)
+
+
+def _np_merge_fresh(items, scores, fresh, start, before, now, k, unscorable):
+    fresh = np.where(np.isfinite(fresh), fresh, unscorable).astype(np.float32, copy=False)
+    fresh_items = np.arange(start, start + fresh.shape[1])[None, :]
+    in_window = (fresh_items >= before[:, None]) & (fresh_items < now[:, None])
+    fresh = np.where(in_window, fresh, np.float32(-np.inf))
+    pool_items = np.concatenate([items, np.broadcast_to(fresh_items, fresh.shape)], axis=1)
+    pool_scores = np.concatenate([scores, fresh], axis=1)
+    cols = top_k_exact(pool_scores, pool_items, k, unscorable)
+    return np.take_along_axis(pool_items, cols, 1), np.take_along_axis(pool_scores, cols, 1)
+
+
+# ---------------------------------------------------------------------- numba kernels
+if HAVE_NUMBA:
+
+    @numba.njit(cache=True, nogil=True)
+    def _insert(out_i, out_s, r, filled, k, item, score):
+        # Sorted insertion into row r's buffer; equal scores stay behind earlier (lower-id)
+        # entries because the scan is strict.
+        p = filled if filled < k else k - 1
+        while p > 0 and out_s[r, p - 1] < score:
+            out_s[r, p] = out_s[r, p - 1]
+            out_i[r, p] = out_i[r, p - 1]
+            p -= 1
+        out_s[r, p] = score
+        out_i[r, p] = item
+
+    @numba.njit(cache=True, nogil=True)
+    def _nb_top_k_released(raw, n_available, k, unscorable):
+        n, m = raw.shape
+        out_i = np.empty((n, k), np.int64)
+        out_s = np.empty((n, k), np.float32)
+        neg_inf = np.float32(-np.inf)
+        for r in range(n):
+            stop = min(n_available[r], m)
+            filled = 0
+            for j in range(m):
+                s = raw[r, j]
+                if j >= stop:
+                    s = neg_inf
+                elif not np.isfinite(s):
+                    s = unscorable
+                if filled < k:
+                    _insert(out_i, out_s, r, filled, k, j, s)
+                    filled += 1
+                elif s > out_s[r, k - 1]:
+                    _insert(out_i, out_s, r, filled, k, j, s)
+                elif j >= stop:
+                    break  # the rest is unreleased (-inf): nothing more can enter
+        return out_i, out_s
+
+    @numba.njit(cache=True, nogil=True)
+    def _nb_merge_fresh(items, scores, fresh, start, before, now, k, unscorable):
+        n = items.shape[0]
+        m = fresh.shape[1]
+        out_i = items.copy()
+        out_s = scores.copy()
+        for r in range(n):
+            # Fresh ids exceed every cached id, so a strict scan keeps ties in id order.
+            lo = max(before[r] - start, 0)
+            hi = min(now[r] - start, m)
+            for c in range(lo, hi):
+                s = fresh[r, c]
+                if not np.isfinite(s):
+                    s = unscorable
+                if s > out_s[r, k - 1]:
+                    _insert(out_i, out_s, r, k, k, start + c, s)
+        return out_i, out_s
+
+    @numba.njit(cache=True, nogil=True)
+    def _nb_add_rows_in_order(target, rows, values):
+        for e in range(rows.shape[0]):
+            row = rows[e]
+            for d in range(values.shape[1]):
+                target[row, d] += values[e, d]
+
+    @numba.njit(cache=True, nogil=True)
+    def _nb_largest_values(values, k):
+        n, m = values.shape
+        out = np.empty((n, k), values.dtype)
+        for r in range(n):
+            filled = 0
+            for j in range(m):
+                v = values[r, j]
+                if filled < k or v > out[r, k - 1]:
+                    p = filled if filled < k else k - 1
+                    while p > 0 and out[r, p - 1] < v:
+                        out[r, p] = out[r, p - 1]
+                        p -= 1
+                    out[r, p] = v
+                    if filled < k:
+                        filled += 1
+        return out
+
+
+# ---------------------------------------------------------------------- public dispatch
+def top_k_released(
+    raw: np.ndarray, n_available: np.ndarray, k: int, unscorable: np.float32
+) -> tuple[np.ndarray, np.ndarray]:
+    """Best k of each row of ``raw`` (n, n_items) float32 scores: columns at or past
+    ``n_available[row]`` are unreleased (never chosen while released ones remain), non-finite
+    scores of released items become ``unscorable`` fillers. Returns items (n, k) int64 and
+    their effective scores (n, k) float32, best first, ties to the lower item id."""
+    raw = np.asarray(raw, np.float32)
+    n_available = np.asarray(n_available, np.int64)
+    if _enabled and raw.shape[1] >= k:
+        return _nb_top_k_released(raw, n_available, k, np.float32(unscorable))
+    return _np_top_k_released(raw, n_available, k, np.float32(unscorable))
+
+
+def merge_fresh(
+    items: np.ndarray,
+    scores: np.ndarray,
+    fresh: np.ndarray,
+    start: int,
+    before: np.ndarray,
+    now: np.ndarray,
+    unscorable: np.float32,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Merge newly released items into cached top-k lists (items, scores (n, k), sorted).
+
+    ``fresh`` (n, c) scores items ``start .. start + c``; row r takes only items in
+    ``[before[r], now[r])``. Exact: equal to a full pass when the cached items' scores are
+    unchanged, because every fresh id exceeds every cached id."""
+    k = items.shape[1]
+    fresh = np.asarray(fresh, np.float32)
+    before, now = np.asarray(before, np.int64), np.asarray(now, np.int64)
+    if _enabled:
+        return _nb_merge_fresh(items, scores, fresh, int(start), before, now, k, unscorable)
+    return _np_merge_fresh(items, scores, fresh, start, before, now, k, np.float32(unscorable))
+
+
+def add_at(target: np.ndarray, index: tuple[np.ndarray, ...], values) -> None:
+    """``np.add.at(target, index, values)``: every event added in order (repeated positions
+    accumulate one after another, so the float result is bit-identical to ``np.add.at``).
+    ``index`` addresses the leading ``len(index)`` axes of a C-contiguous ``target``."""
+    lead = target.shape[: len(index)]
+    if not (_enabled and target.flags.c_contiguous) or len(index[0]) == 0:
+        np.add.at(target, index, values)
+        return
+    rows = np.ravel_multi_index(index, lead)
+    flat = target.reshape(int(np.prod(lead)), -1)
+    events = np.broadcast_to(
+        np.asarray(values, target.dtype).reshape(len(rows), -1)
+        if np.ndim(values)
+        else np.asarray(values, target.dtype),
+        (len(rows), flat.shape[1]),
+    )
+    _nb_add_rows_in_order(flat, rows, events)
+
+
+def largest_values(values: np.ndarray, k: int) -> np.ndarray:
+    """The k largest values per row, descending (values only)."""
+    if _enabled and values.shape[1] >= k and values.dtype in (np.float32, np.float64):
+        return _nb_largest_values(np.ascontiguousarray(values), k)
+    return _np_largest_values(values, k)
