@@ -26,6 +26,8 @@ except ImportError:  # pragma: no cover - exercised on installs without the [fas
     HAVE_NUMBA = False
 
 _enabled = HAVE_NUMBA and os.environ.get("MAREC_NUMBA", "1") != "0"
+SCATTER_MIN_EVENTS = 64
+"""Below this many events ``np.add.at`` itself costs less than preparing the kernel call."""
 
 
 def use_numba(enabled: bool) -> bool:
@@ -186,7 +188,7 @@ def add_at(target: np.ndarray, index: tuple[np.ndarray, ...], values) -> None:
     accumulate one after another, so the float result is bit-identical to ``np.add.at``).
     ``index`` addresses the leading ``len(index)`` axes of a C-contiguous ``target``."""
     lead = target.shape[: len(index)]
-    if not (_enabled and target.flags.c_contiguous) or len(index[0]) == 0:
+    if not (_enabled and target.flags.c_contiguous) or len(index[0]) < SCATTER_MIN_EVENTS:
         np.add.at(target, index, values)
         return
     rows = np.ravel_multi_index(index, lead)
