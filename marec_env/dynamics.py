@@ -11,7 +11,6 @@ from marec_env import kernels
 from marec_env.core import metrics, users
 from marec_env.core.allocation import Page
 from marec_env.core.choice import sample_choice
-from marec_env.ranking import largest_values
 
 if TYPE_CHECKING:
     from marec_env.market import Market
@@ -176,11 +175,9 @@ def _ideal_relevance(m: Market, current: np.ndarray, n_avail: np.ndarray) -> np.
     cfg, cat = m.config, m.catalog
     worlds = m._worlds
     taste = m.population.preference[worlds, current] - m.population.fatigue[worlds, current]
-    stop = int(n_avail.max())
-    utility = taste @ cat.latent[:stop].T + cfg.quality_weight * cat.quality[:stop]
-    if n_avail.min() != stop:  # worlds at different steps (only after partial resets)
-        utility[np.arange(stop)[None, :] >= n_avail[:, None]] = -np.inf
-    best = largest_values(utility.astype(np.float32, copy=False), cfg.slots)
+    best = kernels.ideal_values(
+        taste, cat.latent, cat.quality, cfg.quality_weight, n_avail, cfg.slots
+    )
     return _sigmoid(cfg.utility_scale * best)
 
 

@@ -145,6 +145,68 @@ if HAVE_NUMBA:
                         filled += 1
         return out
 
+    @numba.njit(cache=True, nogil=True)
+    def _nb_factor_top_k(deployed, visible, user, worlds, n_available, k, unscorable):
+        n, f = user.shape
+        m = deployed.shape[1]
+        out_i = np.empty((n, k), np.int64)
+        out_s = np.empty((n, k), np.float32)
+        u64 = np.empty(f, np.float64)
+        for r in range(n):
+            w = worlds[r]
+            for d in range(f):
+                u64[d] = user[r, d]
+            stop = min(n_available[r], m)
+            filled = 0
+            for j in range(m):
+                if j >= stop:
+                    if filled >= k:
+                        break
+                    s = np.float32(-np.inf)
+                elif visible[w, j]:
+                    acc = 0.0
+                    for d in range(f):
+                        acc += np.float64(deployed[w, j, d]) * u64[d]
+                    s = np.float32(acc)
+                    if not np.isfinite(s):
+                        s = unscorable
+                else:
+                    s = unscorable
+                if filled < k:
+                    _insert(out_i, out_s, r, filled, k, j, s)
+                    filled += 1
+                elif s > out_s[r, k - 1]:
+                    _insert(out_i, out_s, r, filled, k, j, s)
+        return out_i, out_s
+
+    @numba.njit(cache=True, nogil=True)
+    def _nb_ideal_values(taste, latent, quality, quality_weight, n_available, s):
+        n, t = taste.shape
+        m = latent.shape[0]
+        out = np.empty((n, s), np.float32)
+        for r in range(n):
+            stop = min(n_available[r], m)
+            filled = 0
+            for j in range(m):
+                if j < stop:
+                    acc = 0.0
+                    for d in range(t):
+                        acc += np.float64(taste[r, d]) * np.float64(latent[j, d])
+                    v = np.float32(acc + quality_weight * np.float64(quality[j]))
+                elif filled >= s:
+                    break
+                else:
+                    v = np.float32(-np.inf)
+                if filled < s or v > out[r, s - 1]:
+                    p = filled if filled < s else s - 1
+                    while p > 0 and out[r, p - 1] < v:
+                        out[r, p] = out[r, p - 1]
+                        p -= 1
+                    out[r, p] = v
+                    if filled < s:
+                        filled += 1
+        return out
+
 
 # ---------------------------------------------------------------------- public dispatch
 def top_k_released(
@@ -207,3 +269,57 @@ def largest_values(values: np.ndarray, k: int) -> np.ndarray:
     if _enabled and values.shape[1] >= k and values.dtype in (np.float32, np.float64):
         return _nb_largest_values(np.ascontiguousarray(values), k)
     return _np_largest_values(values, k)
+
+
+def factor_top_k(
+    deployed: np.ndarray,
+    visible: np.ndarray,
+    user: np.ndarray,
+    worlds: np.ndarray,
+    n_available: np.ndarray,
+    k: int,
+    unscorable: np.float32,
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Fused scoring + top-k of a factor model: score of item j for row r is the float64
+    dot ``deployed[worlds[r], j] · user[r]`` rounded to float32 (−inf → ``unscorable`` where
+    not ``visible``), selected like :func:`top_k_released`. None without numba: the caller
+    then scores with :func:`marec_env.recommenders.base.exact_product` (the same values)."""
+    if not _enabled or deployed.shape[1] < k:
+        return None
+    return _nb_factor_top_k(
+        deployed,
+        visible,
+        np.ascontiguousarray(user, np.float32),
+        np.asarray(worlds, np.int64),
+        np.asarray(n_available, np.int64),
+        k,
+        np.float32(unscorable),
+    )
+
+
+def ideal_values(
+    taste: np.ndarray,
+    latent: np.ndarray,
+    quality: np.ndarray,
+    quality_weight: float,
+    n_available: np.ndarray,
+    s: int,
+) -> np.ndarray:
+    """The s largest utilities ``taste[r] · latent[j] + quality_weight · quality[j]`` over the
+    first ``n_available[r]`` items, descending (float64 sums rounded to float32), without
+    materialising the (n, n_items) utility table when numba is there."""
+    n_available = np.asarray(n_available, np.int64)
+    if _enabled and latent.shape[0] >= s:
+        return _nb_ideal_values(
+            np.ascontiguousarray(taste, np.float32),
+            latent,
+            quality,
+            float(quality_weight),
+            n_available,
+            s,
+        )
+    stop = int(n_available.max())
+    utility = np.asarray(taste, np.float64) @ np.asarray(latent[:stop], np.float64).T
+    utility = (utility + quality_weight * np.asarray(quality[:stop], np.float64)).astype(np.float32)
+    utility[np.arange(stop)[None, :] >= n_available[:, None]] = -np.inf
+    return _np_largest_values(utility, s)

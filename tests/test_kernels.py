@@ -181,3 +181,17 @@ def test_thread_limit_sets_and_restores_the_pools():
 def test_num_threads_is_validated():
     with pytest.raises(marec_env.ConfigError, match="num_threads"):
         marec_env.make_config("marec/coop-slate-v0", num_threads=-1)
+
+
+@needs_numba
+def test_ideal_values_kernel_equals_numpy_twin(rng):
+    taste = rng.standard_normal((50, 8)).astype(np.float32)
+    latent = rng.dirichlet(np.full(8, 0.3), size=400).astype(np.float32)
+    quality = rng.standard_normal(400).astype(np.float32)
+    n_available = rng.integers(4, 401, size=50)
+    fast, plain = _both(kernels.ideal_values, taste, latent, quality, 0.5, n_available, 4)
+    np.testing.assert_array_equal(fast, plain)
+    utility = taste.astype(np.float64) @ latent.T.astype(np.float64) + 0.5 * quality
+    for row in range(50):
+        best = np.sort(utility[row, : n_available[row]])[::-1][:4]
+        np.testing.assert_allclose(fast[row], best, rtol=1e-6)

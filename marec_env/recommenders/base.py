@@ -80,6 +80,19 @@ class Backbone(ABC):
         over worlds whose item tables were redeployed (every user's scores may change)."""
         return np.zeros(self.num_worlds, dtype=bool)
 
+    def top_k(
+        self,
+        worlds: np.ndarray,
+        users: np.ndarray,
+        n_available: np.ndarray,
+        k: int,
+        unscorable: np.float32,
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """Optional fused scoring + selection: exactly what
+        ``kernels.top_k_released(self.scores(worlds, users), n_available, k, unscorable)``
+        returns, or None to let the caller do that."""
+        return None
+
     def shared_keys(self, worlds: np.ndarray, users: np.ndarray) -> np.ndarray | None:
         """Optional: an int key per user, ≥ 0 where that user's scores are exactly row
         ``key`` of :meth:`shared_scores` (e.g. users with no history yet), −1 elsewhere.

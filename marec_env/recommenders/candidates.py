@@ -90,8 +90,11 @@ class CandidateCache:
             self.computed_with[w, u] = n_avail
 
     def _recompute(self, worlds: np.ndarray, users: np.ndarray, n_available: np.ndarray) -> None:
-        raw = self.backbone.scores(worlds, users)
-        items, scores = kernels.top_k_released(raw, n_available, self.k, UNSCORABLE)
+        fused = self.backbone.top_k(worlds, users, n_available, self.k, UNSCORABLE)
+        if fused is None:
+            raw = self.backbone.scores(worlds, users)
+            fused = kernels.top_k_released(raw, n_available, self.k, UNSCORABLE)
+        items, scores = fused
         self.items[worlds, users] = items
         self.scores[worlds, users] = scores
         self.computed_with[worlds, users] = n_available
