@@ -207,6 +207,26 @@ if HAVE_NUMBA:
                         filled += 1
         return out
 
+    @numba.njit(cache=True, nogil=True)
+    def _nb_rival_board(items):
+        w_count, n, k = items.shape
+        overlap = np.zeros((w_count, n, k), np.float32)
+        rival_rank = np.zeros((w_count, n, k, n), np.float32)
+        others_scale = max(n - 1, 1)
+        for w in range(w_count):
+            for i in range(n):
+                for c in range(k):
+                    item = items[w, i, c]
+                    holders = 0
+                    for j in range(n):
+                        for rank in range(k):
+                            if items[w, j, rank] == item:
+                                holders += 1
+                                rival_rank[w, i, c, j] = np.float32(1.0 - rank / k)
+                                break
+                    overlap[w, i, c] = np.float32((holders - 1) / others_scale)
+        return overlap, rival_rank
+
 
 # ---------------------------------------------------------------------- public dispatch
 def top_k_released(
@@ -323,3 +343,12 @@ def ideal_values(
     utility = (utility + quality_weight * np.asarray(quality[:stop], np.float64)).astype(np.float32)
     utility[np.arange(stop)[None, :] >= n_available[:, None]] = -np.inf
     return _np_largest_values(utility, s)
+
+
+def rival_board(items: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """The shared candidate board of ``items`` (W, N, K) (see ``Market._rivals``): share of the
+    other agents holding each candidate, and 1 − rank / K of it in every agent's list. None
+    without numba (the caller's numpy code computes the same values)."""
+    if not _enabled:
+        return None
+    return _nb_rival_board(np.ascontiguousarray(items, np.int64))

@@ -11,7 +11,7 @@ import functools
 
 import numpy as np
 
-from marec_env import dynamics
+from marec_env import dynamics, kernels
 from marec_env.config import BACKBONE_KINDS, MarketConfig
 from marec_env.core import allocation, metrics, users
 from marec_env.core.catalog import Catalog, generate_catalog
@@ -162,6 +162,9 @@ class Market:
         each candidate, and (W, N, K, N) 1 − rank / K of it in every agent's list (0: not
         held)."""
         items, k = self.cand_items, self.config.candidates
+        board = kernels.rival_board(items)
+        if board is not None:
+            return board
         same = items[:, :, :, None, None] == items[:, None, None, :, :]
         held_by = same.any(axis=4)  # (W, N, K, N'): agent N' holds my candidate k
         others = held_by.sum(axis=3) - 1

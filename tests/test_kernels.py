@@ -195,3 +195,18 @@ def test_ideal_values_kernel_equals_numpy_twin(rng):
     for row in range(50):
         best = np.sort(utility[row, : n_available[row]])[::-1][:4]
         np.testing.assert_allclose(fast[row], best, rtol=1e-6)
+
+
+@needs_numba
+def test_rival_board_kernel_equals_the_numpy_board(rng):
+    config = marec_env.make_config("marec/mixed-v0", **small("marec/mixed-v0"))
+    market = Market(config, num_worlds=5)
+    market.seed(np.random.SeedSequence(2))
+    market.reset_worlds(np.arange(5))
+    market.cand_items = np.zeros((5, 3, config.candidates), np.int64)
+    for w, i in np.ndindex(5, 3):  # distinct items per list, many shared between lists
+        market.cand_items[w, i] = rng.permutation(12)[: config.candidates]
+    fast, plain = _both(market._rivals)
+    for a, b in zip(fast, plain):
+        assert a.dtype == b.dtype
+        np.testing.assert_array_equal(a, b)
