@@ -180,21 +180,25 @@ if HAVE_NUMBA:
         return out_i, out_s
 
     @numba.njit(cache=True, nogil=True)
-    def _nb_ideal_values(taste, latent, quality, quality_weight, n_available, s):
+    def _nb_ideal_values(taste, latent_t, quality, quality_weight, n_available, s):
         n, t = taste.shape
-        m = latent.shape[0]
+        m = latent_t.shape[1]
         out = np.empty((n, s), np.float32)
+        acc = np.empty(m, np.float64)
         for r in range(n):
             stop = min(n_available[r], m)
+            # Topic-outer loop: each item's sum still runs over topics in order (same value
+            # as a per-item loop), and the inner loop over items vectorises.
+            for j in range(stop):
+                acc[j] = 0.0
+            for d in range(t):
+                weight = np.float64(taste[r, d])
+                for j in range(stop):
+                    acc[j] += weight * latent_t[d, j]
             filled = 0
-            for j in range(m):
+            for j in range(max(stop, s)):
                 if j < stop:
-                    acc = 0.0
-                    for d in range(t):
-                        acc += np.float64(taste[r, d]) * np.float64(latent[j, d])
-                    v = np.float32(acc + quality_weight * np.float64(quality[j]))
-                elif filled >= s:
-                    break
+                    v = np.float32(acc[j] + quality_weight * quality[j])
                 else:
                     v = np.float32(-np.inf)
                 if filled < s or v > out[r, s - 1]:
@@ -332,8 +336,8 @@ def ideal_values(
     if _enabled and latent.shape[0] >= s:
         return _nb_ideal_values(
             np.ascontiguousarray(taste, np.float32),
-            latent,
-            quality,
+            np.ascontiguousarray(latent.T, np.float64),
+            np.asarray(quality, np.float64),
             float(quality_weight),
             n_available,
             s,

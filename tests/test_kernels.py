@@ -210,3 +210,29 @@ def test_rival_board_kernel_equals_the_numpy_board(rng):
     for a, b in zip(fast, plain):
         assert a.dtype == b.dtype
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("env_id", ["marec/coop-slate-v0", "marec/cold-start-v0"])
+def test_fused_backbone_top_k_equals_scoring_every_item(env_id, rng):
+    """Fused paths (text: float32 pre-selection + float64 rescoring; CF: numba kernel) pick
+    exactly the top-K of the backbone's full float64-rounded scores."""
+    config = marec_env.make_config(env_id, **small(env_id))
+    market = Market(config, num_worlds=6)
+    market.seed(np.random.SeedSequence(4))
+    market.reset_worlds(np.arange(6))
+    compared = 0
+    for _ in range(40):
+        market.step(rng.integers(config.n_actions, size=(6, config.n_agents)))
+        worlds = np.repeat(np.arange(6), config.n_users)
+        users = np.tile(np.arange(config.n_users), 6)
+        n_available = market.n_available[worlds]
+        for backbone in market.backbones:
+            fused = backbone.top_k(worlds, users, n_available, config.candidates, UNSCORABLE)
+            if fused is None:
+                continue
+            raw = backbone.scores(worlds, users)
+            full = kernels.top_k_released(raw, n_available, config.candidates, UNSCORABLE)
+            np.testing.assert_array_equal(fused[0], full[0])
+            np.testing.assert_array_equal(fused[1], full[1])
+            compared += 1
+    assert compared >= 40  # the text backbone at least, every step

@@ -18,6 +18,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from marec_env import kernels
 from marec_env.config import MarketConfig
 from marec_env.core.catalog import Catalog
 from marec_env.recommenders.base import Backbone, exact_product
@@ -54,6 +55,8 @@ class TextBackbone(Backbone):
         # float32, so they do not depend on how many users share the matrix product (float32
         # GEMM results do, by an ulp, which reorders items with equal descriptions).
         self._items_t = np.ascontiguousarray(self.item_embeddings.T, dtype=np.float64)
+        self._items_t32 = np.ascontiguousarray(self.item_embeddings.T)
+        self._margin = 4.0 * (self.item_embeddings.shape[1] + 2) * 2.0**-24
         self.dim = self.encoder.dim
         self.sums = np.zeros((num_worlds, self.num_users, self.dim), dtype=np.float32)
         """(num_worlds, n_users, dim) profile text embedding + embeddings of clicked items."""
@@ -168,6 +171,22 @@ class TextBackbone(Backbone):
     def scores_for(self, worlds, users, start: int, stop: int) -> np.ndarray:
         """Scores of items ``start:stop`` only (newly released items)."""
         return exact_product(_unit_rows(self.profiles(worlds, users)), self._items_t[:, start:stop])
+
+    def top_k(self, worlds, users, n_available, k, unscorable):
+        """The exact top-k of :meth:`scores` at float32 GEMM cost: a float32 pass finds every
+        item within ``FLOAT32_MARGIN`` of the k-th best (a float32 cosine of unit vectors is
+        off by at most 384 · 2⁻²⁴ ≈ 2.3e-5), and only those are rescored in float64. Items
+        outside cannot reach the top k, so the result equals a full float64 pass."""
+        unit = _unit_rows(self.profiles(worlds, users))
+        rough = unit.astype(np.float32) @ self._items_t32
+        unreleased = np.arange(rough.shape[1])[None, :] >= n_available[:, None]
+        rough[unreleased] = -np.inf
+        kth = kernels.largest_values(rough, k)[:, k - 1]
+        rows, cols = np.nonzero(rough >= (kth - self._margin)[:, None])
+        exact = np.einsum("nd,dn->n", unit[rows], self._items_t[:, cols])
+        refined = np.full(rough.shape, -np.inf, np.float32)
+        refined[rows, cols] = exact.astype(np.float32)
+        return kernels.top_k_released(refined, n_available, k, unscorable)
 
     def shared_keys(self, worlds: np.ndarray, users: np.ndarray) -> np.ndarray:
         """A user who has not clicked yet is their sign-up text: key = that text's index."""
