@@ -231,6 +231,43 @@ if HAVE_NUMBA:
                     overlap[w, i, c] = np.float32((holders - 1) / others_scale)
         return overlap, rival_rank
 
+    @numba.njit(cache=True, nogil=True)
+    def _nb_refine_top_k(rough, unit, items, n_available, k, margin, unscorable):
+        n, m = rough.shape
+        out_i = np.empty((n, k), np.int64)
+        out_s = np.empty((n, k), np.float32)
+        best = np.empty(k, np.float32)
+        for r in range(n):
+            stop = min(n_available[r], m)
+            filled = 0
+            for j in range(stop):  # the k-th largest rough score
+                v = rough[r, j]
+                if filled < k or v > best[k - 1]:
+                    p = filled if filled < k else k - 1
+                    while p > 0 and best[p - 1] < v:
+                        best[p] = best[p - 1]
+                        p -= 1
+                    best[p] = v
+                    if filled < k:
+                        filled += 1
+            threshold = np.float64(best[k - 1]) - margin
+            filled = 0
+            for j in range(stop):
+                if rough[r, j] < threshold:
+                    continue
+                acc = 0.0
+                for d in range(unit.shape[1]):
+                    acc += unit[r, d] * items[j, d]
+                score = np.float32(acc)
+                if not np.isfinite(score):
+                    score = unscorable
+                if filled < k:
+                    _insert(out_i, out_s, r, filled, k, j, score)
+                    filled += 1
+                elif score > out_s[r, k - 1]:
+                    _insert(out_i, out_s, r, filled, k, j, score)
+        return out_i, out_s
+
 
 # ---------------------------------------------------------------------- public dispatch
 def top_k_released(
@@ -356,3 +393,29 @@ def rival_board(items: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     if not _enabled:
         return None
     return _nb_rival_board(np.ascontiguousarray(items, np.int64))
+
+
+def refine_top_k(
+    rough: np.ndarray,
+    unit: np.ndarray,
+    items: np.ndarray,
+    n_available: np.ndarray,
+    k: int,
+    margin: float,
+    unscorable: np.float32,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact top-k of the float64 scores ``unit @ items.T`` (rounded to float32) given float32
+    ``rough`` scores within ``margin`` of them: only items whose rough score is within the
+    margin of the k-th best rough score are rescored. ``unit`` (n, d) and ``items``
+    (n_items, d) are float64; columns at or past ``n_available`` are unreleased."""
+    n_available = np.asarray(n_available, np.int64)
+    if _enabled and rough.shape[1] >= k and int(n_available.min()) >= k:
+        return _nb_refine_top_k(rough, unit, items, n_available, k, margin, unscorable)
+    rough = rough.copy()
+    rough[np.arange(rough.shape[1])[None, :] >= n_available[:, None]] = -np.inf
+    kth = largest_values(rough, k)[:, k - 1].astype(np.float64)
+    rows, cols = np.nonzero(rough >= (kth - margin)[:, None])
+    exact = np.einsum("nd,nd->n", unit[rows], items[cols])
+    refined = np.full(rough.shape, -np.inf, np.float32)
+    refined[rows, cols] = exact.astype(np.float32)
+    return top_k_released(refined, n_available, k, unscorable)

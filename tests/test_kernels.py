@@ -212,10 +212,19 @@ def test_rival_board_kernel_equals_the_numpy_board(rng):
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.parametrize("fast", [True, False])
 @pytest.mark.parametrize("env_id", ["marec/coop-slate-v0", "marec/cold-start-v0"])
-def test_fused_backbone_top_k_equals_scoring_every_item(env_id, rng):
+def test_fused_backbone_top_k_equals_scoring_every_item(env_id, fast, rng):
     """Fused paths (text: float32 pre-selection + float64 rescoring; CF: numba kernel) pick
     exactly the top-K of the backbone's full float64-rounded scores."""
+    previous = kernels.use_numba(fast)
+    try:
+        _check_fused_top_k(env_id, rng)
+    finally:
+        kernels.use_numba(previous)
+
+
+def _check_fused_top_k(env_id: str, rng) -> None:
     config = marec_env.make_config(env_id, **small(env_id))
     market = Market(config, num_worlds=6)
     market.seed(np.random.SeedSequence(4))

@@ -56,6 +56,7 @@ class TextBackbone(Backbone):
         # GEMM results do, by an ulp, which reorders items with equal descriptions).
         self._items_t = np.ascontiguousarray(self.item_embeddings.T, dtype=np.float64)
         self._items_t32 = np.ascontiguousarray(self.item_embeddings.T)
+        self._items64 = self.item_embeddings.astype(np.float64)
         self._margin = 4.0 * (self.item_embeddings.shape[1] + 2) * 2.0**-24
         self.dim = self.encoder.dim
         self.sums = np.zeros((num_worlds, self.num_users, self.dim), dtype=np.float32)
@@ -179,14 +180,9 @@ class TextBackbone(Backbone):
         outside cannot reach the top k, so the result equals a full float64 pass."""
         unit = _unit_rows(self.profiles(worlds, users))
         rough = unit.astype(np.float32) @ self._items_t32
-        unreleased = np.arange(rough.shape[1])[None, :] >= n_available[:, None]
-        rough[unreleased] = -np.inf
-        kth = kernels.largest_values(rough, k)[:, k - 1]
-        rows, cols = np.nonzero(rough >= (kth - self._margin)[:, None])
-        exact = np.einsum("nd,dn->n", unit[rows], self._items_t[:, cols])
-        refined = np.full(rough.shape, -np.inf, np.float32)
-        refined[rows, cols] = exact.astype(np.float32)
-        return kernels.top_k_released(refined, n_available, k, unscorable)
+        return kernels.refine_top_k(
+            rough, unit, self._items64, n_available, k, self._margin, unscorable
+        )
 
     def shared_keys(self, worlds: np.ndarray, users: np.ndarray) -> np.ndarray:
         """A user who has not clicked yet is their sign-up text: key = that text's index."""
