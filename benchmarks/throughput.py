@@ -93,7 +93,6 @@ def _stage_table(total_seconds: float, steps: int) -> list[dict]:
 def parallel_child(env_id: str, overrides: dict, rounds: int, seconds: float, stages: bool):
     """Child process: ParallelEnv vs mpe2, alternating rounds of whole episodes."""
     import marec_env
-    from marec_env import profiling
 
     make = lambda: marec_env.parallel_env(env_id, **overrides)  # noqa: E731
     _parallel_round(make, 0.5, 0)  # warm-up: text cache, compiled kernels
@@ -108,7 +107,6 @@ def parallel_child(env_id: str, overrides: dict, rounds: int, seconds: float, st
     out = {"rounds": results, "peak_rss_gib": _peak_rss_gib()}
     if stages:
         out["stages"] = _stage_table(timed[1], timed[0])
-        profiling.enable(False)
     return out
 
 
@@ -118,7 +116,6 @@ def vector_child(
     """Child process: user-steps/s of the vector env over whole episodes (auto-resets and
     redeploys included), alternating with mpe2 rounds of comparable length."""
     import marec_env
-    from marec_env import profiling
 
     env = marec_env.vector_env(env_id, num_envs=num_envs, **overrides)
     horizon = env.config.max_cycles
@@ -141,7 +138,6 @@ def vector_child(
     out = {"rounds": results, "peak_rss_gib": _peak_rss_gib(), "first_reset_s": first_reset}
     if stages:
         out["stages"] = _stage_table(timed_seconds, timed_steps)
-        profiling.enable(False)
     return out
 
 
