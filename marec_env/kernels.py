@@ -268,6 +268,29 @@ if HAVE_NUMBA:
                     _insert(out_i, out_s, r, filled, k, j, score)
         return out_i, out_s
 
+    @numba.njit(cache=True, nogil=True)
+    def _nb_exposure_add(items, count, at_most, item_at, position_of, rank_sum, total, covered):
+        n, slots = items.shape
+        for s in range(slots):  # slot-major, like the numpy code: the same moves
+            for w in range(n):
+                item = items[w, s]
+                if item < 0:
+                    continue
+                value = count[w, item]
+                last = at_most[w, value] - 1
+                at_most[w, value] = last
+                pos = position_of[w, item]
+                other = item_at[w, last]
+                item_at[w, pos] = other
+                item_at[w, last] = item
+                position_of[w, other] = pos
+                position_of[w, item] = last
+                count[w, item] = value + 1
+                rank_sum[w] += last + 1
+                total[w] += 1
+                if value == 0:
+                    covered[w] += 1
+
 
 # ---------------------------------------------------------------------- public dispatch
 def top_k_released(
@@ -419,3 +442,21 @@ def refine_top_k(
     refined = np.full(rough.shape, -np.inf, np.float32)
     refined[rows, cols] = exact.astype(np.float32)
     return top_k_released(refined, n_available, k, unscorable)
+
+
+def exposure_add(tracker, items: np.ndarray) -> bool:
+    """Run ``ExposureTracker.add`` compiled; False without numba (the caller's numpy code
+    then makes the same integer moves)."""
+    if not _enabled:
+        return False
+    _nb_exposure_add(
+        np.asarray(items, np.int64),
+        tracker.count,
+        tracker.at_most,
+        tracker.item_at,
+        tracker.position_of,
+        tracker.rank_sum,
+        tracker.total,
+        tracker.covered,
+    )
+    return True

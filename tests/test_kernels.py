@@ -245,3 +245,22 @@ def _check_fused_top_k(env_id: str, rng) -> None:
             np.testing.assert_array_equal(fused[1], full[1])
             compared += 1
     assert compared >= 40  # the text backbone at least, every step
+
+
+@needs_numba
+def test_exposure_kernel_makes_the_numpy_moves():
+    from marec_env.core.metrics import ExposureTracker
+
+    def run():
+        draws = np.random.default_rng(3)
+        tracker = ExposureTracker(7, 30, 200)
+        for _ in range(40):
+            items = np.stack([draws.permutation(30)[:4] for _ in range(7)])
+            items[draws.random(items.shape) < 0.2] = -1
+            tracker.add(items)
+        return tracker
+
+    compiled, plain = _both(run)
+    assert compiled.total.sum() > 0
+    for name in ("count", "at_most", "item_at", "position_of", "rank_sum", "total", "covered"):
+        np.testing.assert_array_equal(getattr(compiled, name), getattr(plain, name), err_msg=name)

@@ -52,6 +52,11 @@ class CandidateCache:
         ``n_available[e]`` is how many catalog items (a prefix, sorted by release) exist in
         that world now. Invalid candidates are available items the backbone cannot score.
         """
+        if len(worlds) == 1:  # one world (the ParallelEnv): skip the array bookkeeping
+            w, u = int(worlds[0]), int(users[0])
+            if self.computed_with[w, u] == n_available[0]:
+                scores = self.scores[w, u][None].copy()
+                return self.items[w, u][None].copy(), scores, scores > UNSCORABLE
         computed_with = self.computed_with[worlds, users]
         stale = computed_with != n_available
         if stale.any():
