@@ -124,6 +124,9 @@ class MarketConfig:
     """Tokens per sentence at most."""
     embedding_cache_dir: str | None = None
     """Where text embeddings are cached; None means $MAREC_CACHE_DIR or ~/.cache/marec."""
+    num_threads: int = 1
+    """BLAS/OpenMP and torch threads the env uses inside reset and step (restored afterwards);
+    0 leaves the process settings alone. Not part of the dynamics: results are the same."""
     extra: tuple[tuple[str, Any], ...] = field(default=())
     """Scenario-specific settings (read by special presets such as the matrix game)."""
 
@@ -196,6 +199,7 @@ def _validate(cfg: MarketConfig) -> None:
     _positive_int(cfg, "text_max_length", 8)
     _positive_int(cfg, "cold_start_window")
     _positive_int(cfg, "release_interval")
+    _positive_int(cfg, "num_threads", 0)
     if not isinstance(cfg.n_topics, int) or not 2 <= cfg.n_topics <= MAX_TOPICS:
         raise ConfigError(f"n_topics must be an integer in [2, {MAX_TOPICS}], got {cfg.n_topics!r}")
     _positive_int(cfg, "initial_items")

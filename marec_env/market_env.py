@@ -13,6 +13,7 @@ from marec_env.config import MarketConfig
 from marec_env.frontend import AgentInterface
 from marec_env.market import Market
 from marec_env.step import INFO_KEYS
+from marec_env.threads import env_threads
 from marec_env.validation import check_seed, require_reset
 
 ONE_WORLD = np.zeros(1, np.int64)
@@ -113,6 +114,7 @@ class MarketEnv(ParallelEnv):
     def action_space(self, agent: str) -> gymnasium.spaces.Space:
         return self.interface.action_space(agent)
 
+    @env_threads
     def reset(
         self, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[dict[str, Any], dict[str, dict[str, float]]]:
@@ -129,6 +131,7 @@ class MarketEnv(ParallelEnv):
             infos[agent]["backbone_id"] = float(kind)
         return self._package(), infos
 
+    @env_threads
     def step(self, actions: dict[str, Any]):
         require_reset(self._seeded, "step()")
         joint = self.interface.joint_action(

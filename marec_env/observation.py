@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from marec_env import kernels
 from marec_env.core.catalog import Catalog
 from marec_env.world import World
 
@@ -165,6 +166,9 @@ def rivals(items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The shared candidate board of ``items`` (W, N, K): (W, N, K) share of the other agents
     that also hold each candidate, and (W, N, K, N) 1 − rank / K of it in every agent's list
     (0: not held)."""
+    board = kernels.rival_board(items)  # the compiled twin, when numba is there
+    if board is not None:
+        return board
     n_agents, k = items.shape[1], items.shape[2]
     same = items[:, :, :, None, None] == items[:, None, None, :, :]
     held_by = same.any(axis=4)  # (W, N, K, N'): agent N' holds my candidate k

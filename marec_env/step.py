@@ -27,13 +27,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from marec_env import kernels
 from marec_env.config import MarketConfig
 from marec_env.core import metrics, users
 from marec_env.core.allocation import Page
 from marec_env.core.catalog import Catalog
 from marec_env.core.choice import sample_choice
 from marec_env.mechanisms import Mechanism
-from marec_env.ranking import largest_values
 from marec_env.recommenders.base import Backbone
 from marec_env.recommenders.candidates import CandidateCache
 from marec_env.world import Candidates, LastPage, World
@@ -424,11 +424,9 @@ def _ideal_relevance(setup: Setup, world: World, current, n_avail) -> np.ndarray
     """Relevance of the S best available items by true utility, descending (for NDCG)."""
     cfg, cat, pop, worlds = setup.config, setup.catalog, world.population, setup.worlds
     taste = pop.preference[worlds, current] - pop.fatigue[worlds, current]
-    stop = int(n_avail.max())
-    utility = taste @ cat.latent[:stop].T + cfg.quality_weight * cat.quality[:stop]
-    if n_avail.min() != stop:  # worlds at different steps (only after partial resets)
-        utility[np.arange(stop)[None, :] >= n_avail[:, None]] = -np.inf
-    best = largest_values(utility.astype(np.float32, copy=False), cfg.slots)
+    best = kernels.ideal_values(
+        taste, cat.latent, cat.quality, cfg.quality_weight, n_avail, cfg.slots
+    )
     return _sigmoid(cfg.utility_scale * best)
 
 

@@ -10,6 +10,7 @@ import numpy as np
 from marec_env.config import MarketConfig
 from marec_env.frontend import AgentInterface
 from marec_env.market import Market
+from marec_env.threads import env_threads
 from marec_env.validation import check_num_envs, check_seed, require_reset
 
 
@@ -51,6 +52,7 @@ class VectorMarketEnv:
         """The space of one world's action."""
         return self.interface.action_space(agent)
 
+    @env_threads
     def reset(self, seed: int | None = None, options: dict[str, Any] | None = None):
         seed = check_seed(seed)
         if seed is not None or not self._seeded:
@@ -60,6 +62,7 @@ class VectorMarketEnv:
         self._obs = obs = self.market.observations()
         return self._split(obs), {a: {} for a in self.possible_agents}
 
+    @env_threads
     def step(self, actions: dict[str, Any] | np.ndarray):
         require_reset(self._seeded, "step()")
         joint = self.interface.batched_actions(actions, self.num_envs, self.market.action_masks)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from marec_env import kernels
+
 
 def ndcg(page_relevance: np.ndarray, ideal_relevance: np.ndarray, weights: np.ndarray):
     """NDCG@S: DCG of the page over DCG of the best S available items (both (n, S)).
@@ -63,6 +65,8 @@ class ExposureTracker:
         """Record one impression per entry of ``items`` (W, S); -1 entries are ignored."""
         if items.shape[0] == 1:
             self._add_one_world(items[0].tolist())
+            return
+        if kernels.exposure_add(self, items):
             return
         rows = np.arange(items.shape[0])
         for column in items.T:

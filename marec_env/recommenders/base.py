@@ -80,6 +80,41 @@ class Backbone(ABC):
         over worlds whose item tables were redeployed (every user's scores may change)."""
         return np.zeros(self.num_worlds, dtype=bool)
 
+    def top_k(
+        self,
+        worlds: np.ndarray,
+        users: np.ndarray,
+        n_available: np.ndarray,
+        k: int,
+        unscorable: np.float32,
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """Optional fused scoring + selection: exactly what
+        ``kernels.top_k_released(self.scores(worlds, users), n_available, k, unscorable)``
+        returns, or None to let the caller do that."""
+        return None
+
+    def shared_keys(self, worlds: np.ndarray, users: np.ndarray) -> np.ndarray | None:
+        """Optional: an int key per user, ≥ 0 where that user's scores are exactly row
+        ``key`` of :meth:`shared_scores` (e.g. users with no history yet), −1 elsewhere.
+        None (the default): every user is scored on their own."""
+        return None
+
+    def shared_scores(self) -> np.ndarray:
+        """(n_keys, n_items) float32 scores behind :meth:`shared_keys`; must not change
+        while any key refers to it."""
+        raise NotImplementedError(f"{type(self).__name__} shares no scores")
+
     def score_bounds(self) -> tuple[float, float]:
         """Finite range the scores are clipped to in observations."""
         return (-1.0, 1.0)
+
+
+def exact_product(left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """``left @ right`` in float64, rounded to float32.
+
+    A float32 matrix product's last bit depends on the batch size and on a column's position
+    (BLAS blocking), enough to reorder equal-score items; float64 rounding errors are ~1e-16,
+    far below float32's resolution, so the rounded scores are the same in every batch (B = 1,
+    vector env, shared lists) and ties fall to the lower item id as documented.
+    """
+    return (np.asarray(left, np.float64) @ np.asarray(right, np.float64)).astype(np.float32)

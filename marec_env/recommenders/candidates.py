@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from marec_env import kernels
 from marec_env.ranking import top_k_exact
 from marec_env.recommenders.base import Backbone
 
@@ -34,6 +35,8 @@ class CandidateCache:
         self.items = np.zeros((num_worlds, num_users, k), np.int64)
         self.scores = np.zeros((num_worlds, num_users, k), np.float32)
         self.computed_with = np.full((num_worlds, num_users), -1, np.int64)
+        self._shared_lists: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        """Catalog size → top-K of every shared score row (see ``Backbone.shared_keys``)."""
 
     def invalidate_users(self, worlds: np.ndarray, users: np.ndarray) -> None:
         self.computed_with[worlds, users] = -1
@@ -49,9 +52,22 @@ class CandidateCache:
         ``n_available[e]`` is how many catalog items (a prefix, sorted by release) exist in
         that world now. Invalid candidates are available items the backbone cannot score.
         """
+        if len(worlds) == 1:  # one world (the ParallelEnv): skip the array bookkeeping
+            w, u = int(worlds[0]), int(users[0])
+            if self.computed_with[w, u] == n_available[0]:
+                scores = self.scores[w, u][None].copy()
+                return self.items[w, u][None].copy(), scores, scores > UNSCORABLE
         computed_with = self.computed_with[worlds, users]
         stale = computed_with != n_available
         if stale.any():
+            keys = self.backbone.shared_keys(worlds[stale], users[stale])
+            if keys is not None and (keys >= 0).any():
+                shared = np.zeros_like(stale)
+                shared[np.flatnonzero(stale)[keys >= 0]] = True
+                self._from_shared(
+                    worlds[shared], users[shared], n_available[shared], keys[keys >= 0]
+                )
+                stale &= ~shared
             grown = stale & (computed_with >= 0)
             if grown.any():
                 self._merge_new_items(
@@ -63,12 +79,27 @@ class CandidateCache:
         scores = self.scores[worlds, users]
         return self.items[worlds, users], scores, scores > UNSCORABLE
 
+    def _from_shared(self, worlds, users, n_available: np.ndarray, keys: np.ndarray) -> None:
+        """Users whose scores are a shared row: copy that row's top-K at their catalog size."""
+        for n_avail in np.unique(n_available):
+            table = self._shared_lists.get(int(n_avail))
+            if table is None:
+                raw = self.backbone.shared_scores()
+                reach = np.full(raw.shape[0], n_avail, np.int64)
+                table = kernels.top_k_released(raw, reach, self.k, UNSCORABLE)
+                self._shared_lists[int(n_avail)] = table
+            rows = n_available == n_avail
+            w, u, key = worlds[rows], users[rows], keys[rows]
+            self.items[w, u] = table[0][key]
+            self.scores[w, u] = table[1][key]
+            self.computed_with[w, u] = n_avail
+
     def _recompute(self, worlds: np.ndarray, users: np.ndarray, n_available: np.ndarray) -> None:
-        raw = self.backbone.scores(worlds, users).astype(np.float32, copy=False)
-        effective = np.where(np.isfinite(raw), raw, UNSCORABLE)
-        released = np.arange(raw.shape[1])[None, :] < n_available[:, None]
-        effective = np.where(released, effective, -np.inf)
-        items, scores = top_k(effective, self.k)
+        fused = self.backbone.top_k(worlds, users, n_available, self.k, UNSCORABLE)
+        if fused is None:
+            raw = self.backbone.scores(worlds, users)
+            fused = kernels.top_k_released(raw, n_available, self.k, UNSCORABLE)
+        items, scores = fused
         self.items[worlds, users] = items
         self.scores[worlds, users] = scores
         self.computed_with[worlds, users] = n_available
@@ -80,16 +111,16 @@ class CandidateCache:
         the cached K are the best of them under the same tie-broken order as a full pass.
         """
         start, stop = int(before.min()), int(now.max())
-        fresh = self.backbone.scores_for(worlds, users, start, stop).astype(np.float32)
-        fresh = np.where(np.isfinite(fresh), fresh, UNSCORABLE)
-        fresh_items = np.arange(start, stop)[None, :]
-        in_window = (fresh_items >= before[:, None]) & (fresh_items < now[:, None])
-        fresh = np.where(in_window, fresh, -np.inf)
-        pool_items = np.concatenate(
-            [self.items[worlds, users], np.broadcast_to(fresh_items, fresh.shape)], axis=1
+        fresh = self.backbone.scores_for(worlds, users, start, stop)
+        items, scores = kernels.merge_fresh(
+            self.items[worlds, users],
+            self.scores[worlds, users],
+            fresh,
+            start,
+            before,
+            now,
+            UNSCORABLE,
         )
-        pool_scores = np.concatenate([self.scores[worlds, users], fresh], axis=1)
-        cols = top_k_exact(pool_scores, pool_items, self.k, UNSCORABLE)
-        self.items[worlds, users] = np.take_along_axis(pool_items, cols, 1)
-        self.scores[worlds, users] = np.take_along_axis(pool_scores, cols, 1)
+        self.items[worlds, users] = items
+        self.scores[worlds, users] = scores
         self.computed_with[worlds, users] = now

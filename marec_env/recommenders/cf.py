@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from marec_env import kernels
 from marec_env.config import MarketConfig
 from marec_env.core.catalog import Catalog
 from marec_env.recommenders.base import Backbone
@@ -48,22 +49,30 @@ class CollaborativeBackbone(Backbone):
         self.user_factors[worlds, users] = INIT_SCALE * self.rng.standard_normal(shape, np.float32)
 
     def scores(self, worlds: np.ndarray, users: np.ndarray) -> np.ndarray:
-        user = self.user_factors[worlds, users]
-        if 4 * len(worlds) > self.num_worlds and len(np.unique(worlds)) == len(worlds):
-            # Most worlds asked: one pass over every world's table beats gathering copies.
-            every = np.zeros((self.num_worlds, user.shape[1], 1), np.float32)
-            every[worlds, :, 0] = user
-            out = np.matmul(self.deployed, every)[worlds, :, 0]
-        else:
-            out = np.matmul(self.deployed[worlds], user[:, :, None])[:, :, 0]
+        # float64 products rounded to float32: the same in every batch and in the fused kernel.
+        user = self.user_factors[worlds, users].astype(np.float64)
+        out = np.matmul(self.deployed[worlds].astype(np.float64), user[:, :, None])[:, :, 0]
+        out = out.astype(np.float32)
         out[~self.visible[worlds]] = -np.inf
         return out
 
     def scores_for(self, worlds, users, start: int, stop: int) -> np.ndarray:
-        user = self.user_factors[worlds, users]
-        out = np.matmul(self.deployed[worlds, start:stop], user[:, :, None])[:, :, 0]
+        user = self.user_factors[worlds, users].astype(np.float64)
+        table = self.deployed[worlds, start:stop].astype(np.float64)
+        out = np.matmul(table, user[:, :, None])[:, :, 0].astype(np.float32)
         out[~self.visible[worlds, start:stop]] = -np.inf
         return out
+
+    def top_k(self, worlds, users, n_available, k, unscorable):
+        return kernels.factor_top_k(
+            self.deployed,
+            self.visible,
+            self.user_factors[worlds, users],
+            worlds,
+            n_available,
+            k,
+            unscorable,
+        )
 
     def learn(self, worlds, users, items, clicked, t) -> np.ndarray:
         page_has_click = np.zeros((self.num_worlds,), bool)
@@ -76,9 +85,9 @@ class CollaborativeBackbone(Backbone):
         q = self.item_factors[w, i]
         error = y - 1.0 / (1.0 + np.exp(-(p * q).sum(axis=1)))
         lr = self.config.cf_learning_rate
-        np.add.at(self.user_factors, (w, u), lr * (error[:, None] * q - REGULARISATION * p))
-        np.add.at(self.item_factors, (w, i), lr * (error[:, None] * p - REGULARISATION * q))
-        np.add.at(self.clicks, (w, i), y.astype(np.int64))
+        kernels.add_at(self.user_factors, (w, u), lr * (error[:, None] * q - REGULARISATION * p))
+        kernels.add_at(self.item_factors, (w, i), lr * (error[:, None] * p - REGULARISATION * q))
+        kernels.add_at(self.clicks, (w, i), y.astype(np.int64))
         return use
 
     def tick(self, t: np.ndarray) -> np.ndarray:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from marec_env import kernels
 from marec_env.config import MarketConfig
 from marec_env.core.catalog import Catalog
-from marec_env.recommenders.base import Backbone
+from marec_env.recommenders.base import Backbone, exact_product
 
 
 class ContentBackbone(Backbone):
@@ -21,7 +22,7 @@ class ContentBackbone(Backbone):
 
     def __init__(self, catalog: Catalog, config: MarketConfig, num_worlds: int) -> None:
         super().__init__(catalog, config, num_worlds)
-        self.items_t = np.ascontiguousarray(catalog.attributes.T)
+        self.items_t = np.ascontiguousarray(catalog.attributes.T, dtype=np.float64)
         self.profile = np.zeros((num_worlds, self.num_users, catalog.n_topics), np.float32)
 
     def reset(self, worlds: np.ndarray, rng: np.random.Generator) -> None:
@@ -31,16 +32,17 @@ class ContentBackbone(Backbone):
         self.profile[worlds, users] = stated_interests
 
     def scores(self, worlds: np.ndarray, users: np.ndarray) -> np.ndarray:
-        return self._unit_profile(worlds, users) @ self.items_t
+        return exact_product(self._unit_profile(worlds, users), self.items_t)
 
     def scores_for(self, worlds, users, start: int, stop: int) -> np.ndarray:
-        return self._unit_profile(worlds, users) @ self.items_t[:, start:stop]
+        return exact_product(self._unit_profile(worlds, users), self.items_t[:, start:stop])
 
     def _unit_profile(self, worlds: np.ndarray, users: np.ndarray) -> np.ndarray:
-        profile = self.profile[worlds, users]
-        return profile / np.maximum(np.linalg.norm(profile, axis=1, keepdims=True), 1e-12)
+        profile = self.profile[worlds, users].astype(np.float64)
+        norms = np.sqrt((profile * profile).sum(axis=1, keepdims=True))
+        return profile / np.maximum(norms, 1e-12)
 
     def learn(self, worlds, users, items, clicked, t) -> np.ndarray:
         hit = clicked.astype(bool)
-        np.add.at(self.profile, (worlds[hit], users[hit]), self.catalog.attributes[items[hit]])
+        kernels.add_at(self.profile, (worlds[hit], users[hit]), self.catalog.attributes[items[hit]])
         return hit

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from marec_env import kernels
 from marec_env.config import MarketConfig
 from marec_env.core.catalog import Catalog
 from marec_env.recommenders.base import Backbone
@@ -35,7 +36,7 @@ class PopularityBackbone(Backbone):
 
     def learn(self, worlds, users, items, clicked, t) -> np.ndarray:
         hit = clicked.astype(bool)
-        np.add.at(self.live_clicks, (worlds[hit], items[hit]), 1.0)
+        kernels.add_at(self.live_clicks, (worlds[hit], items[hit]), 1.0)
         return np.zeros(len(worlds), dtype=bool)
 
     def tick(self, t: np.ndarray) -> np.ndarray:

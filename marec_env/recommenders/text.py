@@ -18,9 +18,10 @@ from typing import ClassVar
 
 import numpy as np
 
+from marec_env import kernels
 from marec_env.config import MarketConfig
 from marec_env.core.catalog import Catalog
-from marec_env.recommenders.base import Backbone
+from marec_env.recommenders.base import Backbone, exact_product
 from marec_env.recommenders.encoder import TextEncoder, encoder_from_config
 
 _TINY = np.float32(1e-12)
@@ -50,14 +51,25 @@ class TextBackbone(Backbone):
         """(n_profile_texts, dim) float32 unit vectors, read-only."""
         self.item_embeddings.flags.writeable = False
         self.profile_embeddings.flags.writeable = False
-        # (dim, n_items) C-contiguous copy: a plain row-major GEMM operand, a little faster
-        # than the transposed view for the small batches of users refreshed each step.
-        self._items_t = np.ascontiguousarray(self.item_embeddings.T)
+        # (dim, n_items) float64 C-contiguous copy: scores are float64 products rounded to
+        # float32, so they do not depend on how many users share the matrix product (float32
+        # GEMM results do, by an ulp, which reorders items with equal descriptions).
+        self._items_t = np.ascontiguousarray(self.item_embeddings.T, dtype=np.float64)
+        self._items_t32 = np.ascontiguousarray(self.item_embeddings.T)
+        self._items64 = self.item_embeddings.astype(np.float64)
+        self._margin = 4.0 * (self.item_embeddings.shape[1] + 2) * 2.0**-24
         self.dim = self.encoder.dim
         self.sums = np.zeros((num_worlds, self.num_users, self.dim), dtype=np.float32)
         """(num_worlds, n_users, dim) profile text embedding + embeddings of clicked items."""
         self.counts = np.zeros((num_worlds, self.num_users), dtype=np.int32)
         """Texts summed into each profile (1 after ``new_users``, +1 per click)."""
+        self.text_id = np.zeros((num_worlds, self.num_users), dtype=np.int64)
+        """Sign-up text of each user (index into ``profile_embeddings``)."""
+        self.own_sum = np.zeros((num_worlds, self.num_users), dtype=bool)
+        """Whether ``sums`` holds the profile. A user who has not clicked yet is just their
+        sign-up text, so the row stays zero until the first click (cheap resets and sign-ups;
+        such users share one exact candidate list per text, see :meth:`shared_keys`)."""
+        self._text_scores: np.ndarray | None = None
 
     def __getstate__(self) -> dict[str, object]:
         # The transposed copy is derived data: rebuilt on unpickling, not shipped.
@@ -72,7 +84,10 @@ class TextBackbone(Backbone):
     def reset(self, worlds: np.ndarray, rng: np.random.Generator) -> None:
         """Forget the profiles of these worlds; the caller re-initialises users via
         :meth:`new_users`. Nothing is random here, so ``rng`` is unused."""
-        self.sums[worlds] = 0.0
+        own = self.own_sum[worlds]
+        if own.any():  # only rows that hold a sum are non-zero
+            self.sums[np.repeat(worlds, own.sum(axis=1)), np.nonzero(own)[1]] = 0.0
+        self.own_sum[worlds] = False
         self.counts[worlds] = 0
 
     def new_users(
@@ -91,7 +106,12 @@ class TextBackbone(Backbone):
                 f"profile_text_ids must lie in [0, {n_texts}), got values in "
                 f"[{ids.min()}, {ids.max()}]"
             )
-        self.sums[worlds, users] = self.profile_embeddings[ids]
+        worlds, users = np.asarray(worlds, np.int64), np.asarray(users, np.int64)
+        own = self.own_sum[worlds, users]
+        if own.any():
+            self.sums[worlds[own], users[own]] = 0.0
+            self.own_sum[worlds[own], users[own]] = False
+        self.text_id[worlds, users] = ids
         self.counts[worlds, users] = 1
 
     def learn(
@@ -119,6 +139,7 @@ class TextBackbone(Backbone):
                 f"items must lie in [0, {n_items}), got values in [{it.min()}, {it.max()}]"
             )
         vectors = self.item_embeddings[it]
+        self._materialise(w, u)
         flat = w * self.num_users + u
         if np.unique(flat).size == flat.size:
             # One click per user: plain fancy-index add (much faster than ufunc.at).
@@ -130,13 +151,64 @@ class TextBackbone(Backbone):
             np.add.at(self.counts, (w, u), 1)
         return changed
 
+    def _materialise(self, worlds: np.ndarray, users: np.ndarray) -> None:
+        """Write the implicit profile (sign-up text, or zero) of these users into ``sums``."""
+        lazy = ~self.own_sum[worlds, users]
+        if not lazy.any():
+            return
+        w, u = worlds[lazy], users[lazy]
+        signed_up = self.counts[w, u] == 1
+        self.sums[w[signed_up], u[signed_up]] = self.profile_embeddings[
+            self.text_id[w, u][signed_up]
+        ]
+        self.own_sum[w, u] = True
+
+    def profiles(self, worlds: np.ndarray, users: np.ndarray) -> np.ndarray:
+        """(n, dim) float32 profile sums (a copy), implicit sign-up profiles included."""
+        profile = self.sums[worlds, users]
+        signed_up = (self.counts[worlds, users] == 1) & ~self.own_sum[worlds, users]
+        if signed_up.any():
+            profile[signed_up] = self.profile_embeddings[self.text_id[worlds, users][signed_up]]
+        return profile
+
     def user_embeddings(self, worlds: np.ndarray, users: np.ndarray) -> np.ndarray:
         """(n, dim) float32 unit-norm profiles (zero for slots never given a user)."""
-        profile = self.sums[worlds, users]  # fancy indexing copies: safe to scale in place
-        norms = np.sqrt(np.einsum("nd,nd->n", profile, profile))[:, None]
-        profile /= np.maximum(norms, _TINY)
-        return profile
+        return _unit_rows(self.profiles(worlds, users)).astype(np.float32)
 
     def scores(self, worlds: np.ndarray, users: np.ndarray) -> np.ndarray:
         """(n, n_items) float32 cosine similarities, one matrix product for all users."""
-        return self.user_embeddings(worlds, users) @ self._items_t
+        return exact_product(_unit_rows(self.profiles(worlds, users)), self._items_t)
+
+    def scores_for(self, worlds, users, start: int, stop: int) -> np.ndarray:
+        """Scores of items ``start:stop`` only (newly released items)."""
+        return exact_product(_unit_rows(self.profiles(worlds, users)), self._items_t[:, start:stop])
+
+    def top_k(self, worlds, users, n_available, k, unscorable):
+        """The exact top-k of :meth:`scores` at float32 GEMM cost: a float32 pass finds every
+        item within ``FLOAT32_MARGIN`` of the k-th best (a float32 cosine of unit vectors is
+        off by at most 384 · 2⁻²⁴ ≈ 2.3e-5), and only those are rescored in float64. Items
+        outside cannot reach the top k, so the result equals a full float64 pass."""
+        unit = _unit_rows(self.profiles(worlds, users))
+        rough = unit.astype(np.float32) @ self._items_t32
+        return kernels.refine_top_k(
+            rough, unit, self._items64, n_available, k, self._margin, unscorable
+        )
+
+    def shared_keys(self, worlds: np.ndarray, users: np.ndarray) -> np.ndarray:
+        """A user who has not clicked yet is their sign-up text: key = that text's index."""
+        idle = (self.counts[worlds, users] == 1) & ~self.own_sum[worlds, users]
+        return np.where(idle, self.text_id[worlds, users], -1)
+
+    def shared_scores(self) -> np.ndarray:
+        """(n_profile_texts, n_items) scores of every sign-up text, computed once."""
+        if self._text_scores is None:
+            self._text_scores = exact_product(_unit_rows(self.profile_embeddings), self._items_t)
+            self._text_scores.flags.writeable = False
+        return self._text_scores
+
+
+def _unit_rows(profile: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length, in float64 (zero rows stay zero)."""
+    profile = profile.astype(np.float64)
+    norms = np.sqrt((profile * profile).sum(axis=1, keepdims=True))
+    return profile / np.maximum(norms, _TINY)
