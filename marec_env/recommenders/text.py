@@ -51,13 +51,7 @@ class TextBackbone(Backbone):
         """(n_profile_texts, dim) float32 unit vectors, read-only."""
         self.item_embeddings.flags.writeable = False
         self.profile_embeddings.flags.writeable = False
-        # (dim, n_items) float64 C-contiguous copy: scores are float64 products rounded to
-        # float32, so they do not depend on how many users share the matrix product (float32
-        # GEMM results do, by an ulp, which reorders items with equal descriptions).
-        self._items_t = np.ascontiguousarray(self.item_embeddings.T, dtype=np.float64)
-        self._items_t32 = np.ascontiguousarray(self.item_embeddings.T)
-        self._items64 = self.item_embeddings.astype(np.float64)
-        self._margin = 4.0 * (self.item_embeddings.shape[1] + 2) * 2.0**-24
+        self._derive()
         self.dim = self.encoder.dim
         self.sums = np.zeros((num_worlds, self.num_users, self.dim), dtype=np.float32)
         """(num_worlds, n_users, dim) profile text embedding + embeddings of clicked items."""
@@ -69,17 +63,29 @@ class TextBackbone(Backbone):
         """Whether ``sums`` holds the profile. A user who has not clicked yet is just their
         sign-up text, so the row stays zero until the first click (cheap resets and sign-ups;
         such users share one exact candidate list per text, see :meth:`shared_keys`)."""
+
+    _DERIVED = ("_items_t", "_items_t32", "_items64", "_margin", "_text_scores")
+    """Attributes rebuilt from the embeddings (:meth:`_derive`), never pickled."""
+
+    def _derive(self) -> None:
+        # (dim, n_items) float64 C-contiguous copy: scores are float64 products rounded to
+        # float32, so they do not depend on how many users share the matrix product (float32
+        # GEMM results do, by an ulp, which reorders items with equal descriptions).
+        self._items_t = np.ascontiguousarray(self.item_embeddings.T, dtype=np.float64)
+        self._items_t32 = np.ascontiguousarray(self.item_embeddings.T)
+        self._items64 = self.item_embeddings.astype(np.float64)
+        self._margin = 4.0 * (self.item_embeddings.shape[1] + 2) * 2.0**-24
         self._text_scores: np.ndarray | None = None
 
     def __getstate__(self) -> dict[str, object]:
-        # The transposed copy is derived data: rebuilt on unpickling, not shipped.
-        state = self.__dict__.copy()
-        del state["_items_t"]
-        return state
+        # Derived copies of the embeddings are rebuilt on unpickling, not shipped.
+        return {k: v for k, v in self.__dict__.items() if k not in self._DERIVED}
 
     def __setstate__(self, state: dict[str, object]) -> None:
         self.__dict__.update(state)
-        self._items_t = np.ascontiguousarray(self.item_embeddings.T)
+        self.item_embeddings.flags.writeable = False
+        self.profile_embeddings.flags.writeable = False
+        self._derive()
 
     def reset(self, worlds: np.ndarray, rng: np.random.Generator) -> None:
         """Forget the profiles of these worlds; the caller re-initialises users via
