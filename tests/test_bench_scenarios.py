@@ -118,7 +118,7 @@ def test_wrong_types_name_field_and_value(field: str, value: Any, expected: str)
         ({"learners": [{"name": "iql", "lr": 1}]}, r"learners\[0\]: unknown key 'lr'"),
         ({"learners": [{"name": "iql", "params": {"alpah": 1}}]}, r"params: .*alpah"),
         ({"learners": ["iql", "iql"]}, "duplicate labels"),
-        ({"env_id": "marec/coop-slate-v9"}, "unknown env.*did you mean marec/coop-slate-v0"),
+        ({"env_id": "marec/coop-slate-v9"}, "unknown env.*did you mean .*marec/coop-slate-v0"),
         ({"env_overrides": {"slotz": 3}}, "slotz.*did you mean slots"),
         ({"env_overrides": {"drift_rate": 7.0}}, "drift_rate must be"),
     ],
