@@ -18,6 +18,13 @@ import numpy as np
 from agents import checkpoint
 from agents.base import EnvInfo, Learner, LearnerError
 from agents.baselines import GreedyLearner, NoParams, OracleLearner, RandomLearner
+from agents.heuristics import (
+    DedupGreedyLearner,
+    DedupParams,
+    JointOracleLearner,
+    PIDPacingLearner,
+    PIDParams,
+)
 from agents.iql import IQLParams, TabularIQL
 from agents.linear import LinearIQL, LinearIQLParams, LinearMAQL, LinearMAQLParams
 from agents.maql import MAQL, MAQLParams
@@ -105,6 +112,16 @@ for _spec in (
     LearnerSpec("maql-linear", LinearMAQL, LinearMAQLParams(),
                 dataclasses.replace(_LINEAR, needs_messages=True, supports_competitive=False),
                 "MAQ-L with linear local and pair terms (same-item pair feature), max-plus."),
+    LearnerSpec("greedy-dedup", DedupGreedyLearner, DedupParams(),
+                Capabilities(trainable=False, needs_obs_layout=True),
+                "Backbone top-1 skipping items an earlier agent shows; match-ordered positions."),
+    LearnerSpec("pid-pacing", PIDPacingLearner, PIDParams(),
+                Capabilities(trainable=False, needs_obs_layout=True),
+                "Backbone top-1; a PID controller paces the bid to spend the budget evenly."),
+    LearnerSpec("oracle-joint", JointOracleLearner, DedupParams(),
+                Capabilities(trainable=False, evaluation_only=True, reads_oracle=True,
+                             needs_obs_layout=True, supports_competitive=False),
+                "Team one-step oracle: distinct items by true utility, best on top."),
 ):  # fmt: skip
     register(_spec)
 

@@ -34,6 +34,9 @@ FALLBACK_LEARNERS = (
     "maql",
     "iql-linear",
     "maql-linear",
+    "greedy-dedup",
+    "pid-pacing",
+    "oracle-joint",
 )
 
 
