@@ -96,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("list", help="list scenarios, env ids and learners")
     # Listed for --help only: main() hands everything after `throughput` to its own parser.
     sub.add_parser("throughput", help="env-steps/s of the env vs mpe2 (see its --help)")
+    sub.add_parser("validity", help="write docs/VALIDITY.md for the v1 presets (--help)")
     return parser
 
 
@@ -242,6 +243,10 @@ def _bad_input_types() -> tuple[type[BaseException], ...]:
 def _dispatch(argv: list[str]) -> int:
     if argv[:1] == ["throughput"]:
         return cmd_throughput(argv[1:])
+    if argv[:1] == ["validity"]:
+        from benchmarks.validity import main as validity_main
+
+        return validity_main(argv[1:])
     args = build_parser().parse_args(argv)
     return COMMANDS[args.command](args)
 

@@ -36,8 +36,8 @@ MARKETS_V1: dict[str, Any] = {
     "backbones": TRIO,
     # Engagement calibrated to published click logs (docs/VALIDITY.md, "Bands"): a few
     # percent of impressions clicked, CTR falling with position.
-    "utility_scale": 1.5,
-    "no_click_utility": 4.0,
+    "utility_scale": 3.0,
+    "no_click_utility": 6.0,
     "position_decay": 2.0,
     # What a real re-ranker sees; text with documented noise instead of hidden values.
     "public_features": True,
@@ -108,7 +108,8 @@ ENV_SPECS: tuple[EnvSpec, ...] = (
             **MARKETS_V1,
             "allocation": "slate",
             "reward_lambda": 0.0,
-            "diversity_weight": 0.1,
+            # Diversity is valued, at a weight that does not drown the few clicks of v1.
+            "diversity_weight": 0.02,
             "feedback_sharing": "page",
         },
     ),
