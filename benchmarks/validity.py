@@ -289,7 +289,7 @@ def _cross_user_overlap(seen: dict[tuple[int, int], set[int]]) -> float:
 
 
 SIZES = {
-    "full": {"worlds": 8, "steps": 200, "search": 12, "episodes": 6},
+    "full": {"worlds": 8, "steps": 200, "search": 6, "episodes": 5},
     "quick": {"worlds": 4, "steps": 100, "search": 4, "episodes": 3},
 }
 

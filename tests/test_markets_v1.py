@@ -168,3 +168,47 @@ def test_long_run_keeps_users_backbones_and_counts_until_a_seeded_reset():
     market.reset_worlds(np.arange(2))
     assert market.world.counts.item_impressions.sum() == 0
     assert not np.array_equal(market.population.preference, preference)
+
+
+# ---------------------------------------------------------------------------- validity
+def test_within_list_r2_recovers_a_known_share_of_variance():
+    from benchmarks.validity import within_list_r2
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((4000, 8, 2))
+    signal = x[:, :, 0]
+    y = signal + rng.standard_normal((4000, 8)) + rng.standard_normal((4000, 1)) * 5
+    # The list offset (std 5) is removed by centring; signal and noise have equal variance.
+    assert within_list_r2(x, y, slice(0, 2)) == pytest.approx(0.5, abs=0.03)
+    assert within_list_r2(x, y, slice(1, 2)) == pytest.approx(0.0, abs=0.01)
+
+
+def test_cross_user_overlap_is_the_mean_jaccard_within_a_world():
+    from benchmarks.validity import _cross_user_overlap
+
+    seen = {(0, 1): {1, 2}, (0, 2): {2, 3}, (1, 5): {7}}
+    assert _cross_user_overlap(seen) == pytest.approx(1 / 3)
+
+
+def test_heuristic_baselines_never_duplicate_and_order_positions():
+    from agents.base import Batch
+    from agents.envs import open_env
+    from agents.registry import make_learner
+
+    env_id = "marec/coop-slate-v1"
+    env = open_env(env_id, small(env_id), 2)
+    dedup = make_learner("greedy-dedup", env.info, {}, np.random.default_rng(0))
+    joint = make_learner("oracle-joint", env.info, {}, np.random.default_rng(0))
+    market = env.env.market
+    batch = env.reset(seed=1)
+    levels = market.setup.mechanism.levels
+    for _ in range(20):
+        for learner in (dedup, joint):
+            oracle = env.oracle() if learner is joint else None
+            actions = learner.act(Batch(batch.obs, batch.masks, oracle), explore=False)
+            chosen = actions // levels
+            items = np.take_along_axis(market.cand_items, chosen[..., None], 2)[..., 0]
+            for w in range(2):
+                assert len(set(items[w].tolist())) == items.shape[1]  # distinct items
+                assert sorted((actions[w] % levels).tolist()) == [0, 1, 2]  # distinct positions
+        batch = env.step(dedup.act(batch, explore=False)).batch
