@@ -157,7 +157,7 @@ def test_run_default_end_to_end(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     rows = results.read_rows(out)
     learners = {r["learner"] for r in rows}
-    assert learners == {"random", "greedy", "iql", "maql"}
+    assert learners == {"random", "greedy-dedup", "iql-linear", "maql-linear"}
     assert all(r["git_commit"] and len(r["config_hash"]) == 64 for r in rows)
     assert (out / results.CSV_FILE).stat().st_size > 0
     assert "IQM" in (out / "summary.md").read_text()
