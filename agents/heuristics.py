@@ -1,7 +1,8 @@
 """Heuristic baselines a reviewer asks for, and the team's joint oracle (markets v1).
 
 - ``greedy-dedup``: each agent shows its best candidate that no earlier agent already shows
-  (read from the shared candidate board), so a page never wastes a slot on a duplicate.
+  (read from the shared candidate board), so a page never wastes a slot on a duplicate, and
+  not one the session has already shown where the env says so.
 - ``pid-pacing``: in auctions, the backbone's top-1 with a bid set by a PID controller that
   spends the budget evenly over the episode (as in the auto-bidding literature).
 - ``oracle-joint``: the team's one-step oracle. It assigns distinct candidates to agents by
@@ -90,7 +91,8 @@ class DedupParams:
 
 
 class DedupGreedyLearner(BaseLearner):
-    """Backbone top-1, skipping items an earlier agent already shows; in the positioned slate
+    """Backbone top-1, skipping items an earlier agent already shows (and, where the env
+    publishes ``cand_session_seen``, items this session has shown); in the positioned slate
     agents claim positions by the public match of their item (``cand_match``, else backbone
     score); in auctions the middle bid."""
 
@@ -103,10 +105,13 @@ class DedupGreedyLearner(BaseLearner):
         self.kind = _level_kind(info)
         layout = info.obs_layout or {}
         self._score = layout.get("cand_match", layout.get("cand_score"))
+        self._seen = layout.get("cand_session_seen")
 
     def act(self, batch: Batch, explore: bool = True) -> np.ndarray:
         b, n = batch.obs.shape[:2]
         by_rank = np.broadcast_to(-np.arange(self.candidates, dtype=float), (b, n, self.candidates))
+        if self._seen is not None:  # items this session has already shown go last
+            by_rank = by_rank - self.candidates * batch.obs[..., self._seen]
         picks = _distinct_picks(batch, self.info, by_rank)
         if self.kind == "position":
             value = np.take_along_axis(batch.obs[..., self._score], picks[..., None], 2)[..., 0]

@@ -127,6 +127,7 @@ def _record(out: Rollout, obs: np.ndarray, market, info) -> None:
     v0 = ["cand_score", "cand_age", "cand_popularity", "cand_ctr", "cand_overlap"]
     v0 += ["cand_repeat_topic"]
     v1 = ["cand_match", "cand_quality_signal", "cand_session_match", "cand_evidence"]
+    v1 += ["cand_session_seen"]
     parts = [obs[..., layout[p]] for p in v0 + [p for p in v1 if p in layout]]
     if "cand_tags" in layout:
         t = market.config.n_topics

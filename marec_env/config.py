@@ -131,6 +131,7 @@ class MarketConfig:
     public_features: bool = False
     """Add the public item and user features a real re-ranker sees to the observation
     (``cand_match``, ``cand_quality_signal``, ``cand_evidence``, ``cand_session_match``,
+    ``cand_session_seen``,
     ``cand_tags``, ``user_stated``, ``user_session_topics``, ``agent_budget``)."""
     text_noise: float = 0.0
     """v1 text without leaks: an item description's praise adjective follows the sign of

@@ -85,7 +85,8 @@ class MarketEnv(ParallelEnv):
       decided by the mechanism (``slate``: ``Discrete(K × S)``, action = candidate × S +
       claimed position; ``shuffled``: random); ``gsp`` auctions with one entry per agent,
       reserve price and budgets; ``public_features`` append ``cand_match``,
-      ``cand_quality_signal``, ``cand_evidence``, ``cand_session_match``, ``cand_tags``
+      ``cand_quality_signal``, ``cand_evidence``, ``cand_session_match``,
+      ``cand_session_seen``, ``cand_tags``
       (K × T), ``user_stated`` (T), ``user_session_topics`` (T), ``agent_budget`` after
       ``time``; noisy texts; satisfaction-driven sessions and churn; ``long_run``.
     """

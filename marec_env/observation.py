@@ -193,6 +193,7 @@ PUBLIC_CANDIDATE_PARTS = (
     "cand_quality_signal",
     "cand_evidence",
     "cand_session_match",
+    "cand_session_seen",
 )
 """Per-candidate public features (K values each), after ``time`` in the v1 layout."""
 
@@ -213,7 +214,8 @@ def public_observation(world: World, catalog: Catalog, agent_budget: float) -> n
     stated interests · the item's published tags (cosine, [0, 1]); ``cand_quality_signal``
     +1 if the description praises the item, −1 if not (noisy, see ``text_noise``);
     ``cand_evidence`` log impressions behind its click rate; ``cand_session_match`` tanh of
-    this session's clicked tags · its tags (a public fatigue proxy); ``cand_tags`` its tags
+    this session's clicked tags · its tags (a public fatigue proxy); ``cand_session_seen`` 1 if
+    a page of this session already showed it; ``cand_tags`` its tags
     (K × T, candidate-major). Per user: ``user_stated`` the stated interests,
     ``user_session_topics`` tanh of this session's clicked tags. Per agent: ``agent_budget``
     the share of its budget left (1 without budgets)."""
@@ -236,6 +238,7 @@ def public_observation(world: World, catalog: Catalog, agent_budget: float) -> n
             np.where(praised, 1.0, -1.0),
             np.minimum(np.log1p(impressions) / np.log(101.0), 1.0),
             np.tanh(np.einsum("wnkt,wt->wnk", tags, session)),
+            world.session_seen[rows[:, None, None], cand.items],
             tags.reshape(w, n, -1),
             np.broadcast_to(stated[:, None, :], (w, n, stated.shape[1])),
             np.broadcast_to(np.tanh(session)[:, None, :], (w, n, session.shape[1])),

@@ -172,6 +172,9 @@ def advance(setup: Setup, world: World, rng: Streams, actions: np.ndarray) -> St
     world.spend += settlement.payment
     wasted = setup.config.slots - choice.shown.sum(axis=1)
     update_users(setup, world, current, settlement.consumed, settlement.gained, wasted)
+    if setup.config.public_features:  # the platform knows what this session has been shown
+        w, s = np.nonzero(choice.shown)
+        world.session_seen[w, choice.item[w, s]] = True
     feed_back(setup, world, page, choice, current)
     info, world.last = measure(setup, world, page, choice, settlement, current)
     turn_over(setup, world, rng["users"])
@@ -194,6 +197,7 @@ def reset_worlds(setup: Setup, world: World, rng: Streams, worlds: np.ndarray) -
     world.started[worlds] = True
     world.spend[worlds] = 0.0
     world.session_topics[worlds] = 0.0
+    world.session_seen[worlds] = False
     u = cfg.n_users
     world.t[worlds] = 0
     for backbone, cache in zip(setup.backbones, setup.caches):
@@ -214,6 +218,7 @@ def _continue_worlds(setup: Setup, world: World, rng: Streams, worlds: np.ndarra
     world.t[worlds] = 0
     world.spend[worlds] = 0.0
     world.session_topics[worlds] = 0.0
+    world.session_seen[worlds] = False
     world.exposure.reset(worlds)
     world.last.clear(worlds, cfg.slots)
     for cache in setup.caches:  # the clock restarts: so does the release schedule
@@ -387,6 +392,7 @@ def turn_over(setup: Setup, world: World, rng: np.random.Generator) -> None:
     churn = cfg.churn_rate * np.exp(-cfg.churn_per_click * sess.clicks[leaving])
     churned = leaving[rng.random(len(leaving)) < churn]
     world.session_topics[leaving] = 0.0
+    world.session_seen[leaving] = False
     if len(churned):
         admit_new_users(setup, world, churned, sess.user[churned], rng)
     users.start_sessions(sess, leaving, cfg.n_users, (cfg.budget_min, cfg.budget_max), rng)

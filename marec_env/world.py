@@ -111,6 +111,8 @@ class World:
     session_topics: np.ndarray | None = None
     """(W, T) float32 public tags of what the user clicked this session, decayed every page
     by ``fatigue_decay``: the platform's public fatigue proxy (markets v1)."""
+    session_seen: np.ndarray | None = None
+    """(W, n_items) bool the item was on a page of this session (public, markets v1)."""
     started: np.ndarray | None = None
     """(W,) bool the world has run before (long-run mode continues it on reset)."""
 
@@ -128,6 +130,7 @@ class World:
             last=LastPage.empty(num_worlds, n_agents, slots),
             spend=np.zeros((num_worlds, n_agents), np.float32),
             session_topics=np.zeros((num_worlds, n_topics), np.float32),
+            session_seen=np.zeros((num_worlds, n_items), bool),
             started=np.zeros(num_worlds, bool),
         )
 

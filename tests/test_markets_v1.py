@@ -212,3 +212,26 @@ def test_heuristic_baselines_never_duplicate_and_order_positions():
                 assert len(set(items[w].tolist())) == items.shape[1]  # distinct items
                 assert sorted((actions[w] % levels).tolist()) == [0, 1, 2]  # distinct positions
         batch = env.step(dedup.act(batch, explore=False)).batch
+
+
+def test_session_seen_flags_what_this_session_was_shown_and_clears_when_it_ends():
+    env_id = "marec/coop-slate-v1"
+    config = marec_env.make_config(env_id, **small(env_id))
+    market = Market(config, num_worlds=8)
+    market.seed(np.random.SeedSequence(4))
+    market.reset_worlds(np.arange(8))
+    rng = np.random.default_rng(4)
+    part = market.layout.slices["cand_session_seen"]
+    checked = 0
+    for _ in range(30):
+        market.step(rng.integers(config.n_actions, size=(8, config.n_agents)))
+        seen = market.observations()[..., part] > 0.5  # (W, N, K)
+        shown = market.last_page.item
+        for w in range(8):
+            on_page = np.isin(market.cand_items[w], shown[w][shown[w] >= 0])
+            if market.sessions.steps[w] == 0:  # a new session: nothing seen yet
+                assert not seen[w].any()
+            else:
+                assert (seen[w] >= on_page).all()  # the last page's items are flagged
+                checked += int(on_page.sum())
+    assert checked > 0
