@@ -52,9 +52,12 @@ def test_fallback_names_match_the_registries() -> None:
 
 def test_default_scenario_contents() -> None:
     s = scen.load("default")
-    assert s.env_id == "marec/coop-slate-v0"
-    assert [e.name for e in s.learners] == ["random", "greedy", "iql", "maql"]
+    assert s.env_id == "marec/coop-slate-v1"
+    assert [e.name for e in s.learners] == ["random", "greedy-dedup", "iql-linear", "maql-linear"]
     assert s.seeds == (0, 1, 2)
+    v0 = scen.load("default-v0")  # the v0 main job, kept so its numbers reproduce
+    assert v0.env_id == "marec/coop-slate-v0"
+    assert [e.name for e in v0.learners] == ["random", "greedy", "iql", "maql"]
 
 
 def test_large_market_and_filter_bubble() -> None:
