@@ -18,6 +18,13 @@ import numpy as np
 from agents import checkpoint
 from agents.base import EnvInfo, Learner, LearnerError
 from agents.baselines import GreedyLearner, NoParams, OracleLearner, RandomLearner
+from agents.heuristics import (
+    DedupGreedyLearner,
+    DedupParams,
+    JointOracleLearner,
+    PIDPacingLearner,
+    PIDParams,
+)
 from agents.iql import IQLParams, TabularIQL
 from agents.linear import LinearIQL, LinearIQLParams, LinearMAQL, LinearMAQLParams
 from agents.maql import MAQL, MAQLParams
@@ -120,6 +127,16 @@ for _spec in (
     LearnerSpec("dmarl", _dmarl, _dmarl_params(),
                 Capabilities(trainable=True, shares_gradients=True),
                 "Actor-critic (A2C) per agent; gradients shared across torch.distributed nodes."),
+    LearnerSpec("greedy-dedup", DedupGreedyLearner, DedupParams(),
+                Capabilities(trainable=False, needs_obs_layout=True),
+                "Backbone top-1 skipping items an earlier agent shows; match-ordered positions."),
+    LearnerSpec("pid-pacing", PIDPacingLearner, PIDParams(),
+                Capabilities(trainable=False, needs_obs_layout=True),
+                "Backbone top-1; a PID controller paces the bid to spend the budget evenly."),
+    LearnerSpec("oracle-joint", JointOracleLearner, DedupParams(),
+                Capabilities(trainable=False, evaluation_only=True, reads_oracle=True,
+                             needs_obs_layout=True, supports_competitive=False),
+                "Team one-step oracle: distinct items by true utility, best on top."),
 ):  # fmt: skip
     register(_spec)
 

@@ -110,6 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     # Listed for --help only: main() hands everything after `throughput` to its own parser.
     sub.add_parser("throughput", help="env-steps/s of the env vs mpe2 (see its --help)")
     sub.add_parser("soak", help="long run of the vector env and ParallelEnv: NaN, memory")
+    sub.add_parser("validity", help="write docs/VALIDITY.md for the v1 presets (--help)")
     return parser
 
 
@@ -280,6 +281,10 @@ def _dispatch(argv: list[str]) -> int:
         from benchmarks.soak import main as soak_main
 
         return soak_main(argv[1:])
+    if argv[:1] == ["validity"]:
+        from benchmarks.validity import main as validity_main
+
+        return validity_main(argv[1:])
     args = build_parser().parse_args(argv)
     args.argv = argv  # `train --workers` re-runs the command line in each worker
     return COMMANDS[args.command](args)

@@ -17,6 +17,11 @@ FALLBACK_ENV_IDS = (
     "marec/compete-auction-v0",
     "marec/mixed-v0",
     "marec/cold-start-v0",
+    "marec/coop-slate-v1",
+    "marec/compete-auction-v1",
+    "marec/mixed-v1",
+    "marec/position-bias-v1",
+    "marec/filter-bubble-v1",
     "marec/matrix-game-v0",
 )
 FALLBACK_LEARNERS = (
@@ -30,6 +35,9 @@ FALLBACK_LEARNERS = (
     "iql-linear",
     "maql-linear",
     "dmarl",
+    "greedy-dedup",
+    "pid-pacing",
+    "oracle-joint",
 )
 
 

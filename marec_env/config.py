@@ -27,6 +27,7 @@ CHOICE_MODELS = ("mnl", "cascade")
 FEEDBACK_SHARING = ("own", "page")
 REWARD_MODES = ("sampled", "expected")
 OBSERVATION_MODES = ("box", "dict")
+SESSION_MODELS = ("budget", "satisfaction")
 RENDER_MODES = (None, "ansi", "rgb_array", "human")
 TEXT_DEVICES = ("cpu", "cuda", "auto")
 
@@ -129,6 +130,37 @@ class MarketConfig:
     0 leaves the process settings alone. Not part of the dynamics: results are the same."""
     extra: tuple[tuple[str, Any], ...] = field(default=())
     """Scenario-specific settings (read by special presets such as the matrix game)."""
+    # ------------------------------------------------------------------ markets v1
+    # Every field below defaults to the v0 behaviour; the ``-v1`` presets switch them on.
+    public_features: bool = False
+    """Add the public item and user features a real re-ranker sees to the observation
+    (``cand_match``, ``cand_quality_signal``, ``cand_evidence``, ``cand_session_match``,
+    ``cand_session_seen``,
+    ``cand_tags``, ``user_stated``, ``user_session_topics``, ``agent_budget``)."""
+    text_noise: float = 0.0
+    """v1 text without leaks: an item description's praise adjective follows the sign of
+    quality + ``text_noise`` × N(0, 1) (0: the sign of the hidden quality, as in v0), and a
+    user's profile text names their top-2 *stated* interests, not the hidden ones."""
+    session_model: str = "budget"
+    """``budget`` (v0: a click consumes the session budget) or ``satisfaction`` (v1: a click
+    adds ``satisfaction_gain`` × engagement to the budget, a wasted slot costs
+    ``waste_cost``; good pages extend sessions, bad pages end them)."""
+    satisfaction_gain: float = 0.0
+    """Budget a click adds per unit of engagement (``session_model="satisfaction"``)."""
+    waste_cost: float = 0.0
+    """Budget every empty or duplicated slot costs (``session_model="satisfaction"``)."""
+    churn_per_click: float = 0.0
+    """Experience-driven churn: a leaving user churns with probability
+    ``churn_rate`` × exp(−``churn_per_click`` × clicks this session) (0: ``churn_rate``)."""
+    long_run: bool = False
+    """Users, backbones and public counts persist across episodes (a reset without a seed
+    continues the run; a seeded reset starts a new one). The release schedule follows the
+    episode clock, so set ``initial_items = n_items`` for a catalog that stays whole."""
+    agent_budget: float = 0.0
+    """Per-agent spend limit per episode in auctions (0: no budget). Bids are capped at the
+    budget left, so spend never exceeds it."""
+    reserve_price: float = 0.0
+    """Least per-click price of a ``gsp`` auction slot (score must reach it)."""
 
     def __post_init__(self) -> None:
         config_checks.plain_scalars(self)  # np.int64(4) is 4
@@ -220,9 +252,26 @@ def _validate(cfg: MarketConfig) -> None:
             f"({cfg.candidates} × {cfg.n_agents}): the page cannot hold more slots than "
             "there are candidates"
         )
+    _validate_v1(cfg)
     if not isinstance(cfg.extra, tuple):
         raise ConfigError(f"extra must be a tuple of (key, value) pairs, got {cfg.extra!r}")
     config_checks.check_memory(cfg)  # before anything of that size is allocated
+
+
+def _validate_v1(cfg: MarketConfig) -> None:
+    """Checks of the markets-v1 fields."""
+    for name in ("public_features", "long_run"):
+        if not isinstance(getattr(cfg, name), bool):
+            raise ConfigError(f"{name} must be true or false, got {getattr(cfg, name)!r}")
+    _choice(cfg, "session_model", SESSION_MODELS)
+    for name in ("text_noise", "satisfaction_gain", "waste_cost", "churn_per_click"):
+        _real(cfg, name, 0.0)
+    for name in ("agent_budget", "reserve_price"):
+        _real(cfg, name, 0.0)
+    if cfg.agent_budget > 0 and cfg.allocation not in ("auction", "gsp"):
+        raise ConfigError(
+            f"agent_budget needs a priced allocation ('auction' or 'gsp'), got {cfg.allocation!r}"
+        )
 
 
 def _field_docs(cls: type) -> dict[str, str]:

@@ -20,7 +20,7 @@ from marec_env.core.allocation import Page
 from marec_env.core.catalog import Catalog, generate_catalog
 from marec_env.core.choice import CHOICE_FUNCTIONS, position_weights
 from marec_env.mechanisms import make_mechanism
-from marec_env.observation import ObservationLayout, action_masks, observe
+from marec_env.observation import ObservationLayout, action_masks, observe, public_observation
 from marec_env.recommenders import backbone_id, make_backbone
 from marec_env.recommenders.candidates import CandidateCache
 from marec_env.step import Setup, StepResult
@@ -30,8 +30,10 @@ __all__ = ["STREAMS", "Market", "StepResult", "catalog_for"]
 
 
 @functools.lru_cache(maxsize=8)
-def _catalog(n_items, n_topics, initial_items, horizon, noise, seed, interval) -> Catalog:
-    return generate_catalog(n_items, n_topics, initial_items, horizon, noise, seed, interval)
+def _catalog(n_items, n_topics, initial_items, horizon, noise, seed, interval, text) -> Catalog:
+    return generate_catalog(
+        n_items, n_topics, initial_items, horizon, noise, seed, interval, text_noise=text
+    )
 
 
 def catalog_for(config: MarketConfig) -> Catalog:
@@ -44,6 +46,7 @@ def catalog_for(config: MarketConfig) -> Catalog:
         config.attribute_noise,
         config.catalog_seed,
         config.release_interval,
+        config.text_noise,
     )
 
 
@@ -75,7 +78,11 @@ class Market:
         self.n_agents = config.n_agents
         self.setup = build_setup(config, num_worlds)
         self.catalog = self.setup.catalog
-        self.layout = ObservationLayout(config.candidates, config.n_agents)
+        self.layout = ObservationLayout(
+            config.candidates,
+            config.n_agents,
+            n_topics=config.n_topics if config.public_features else 0,
+        )
         self.world = World.empty(
             num_worlds,
             config.n_agents,
@@ -90,6 +97,7 @@ class Market:
     def seed(self, seed_sequence: np.random.SeedSequence) -> None:
         """One SeedSequence controls everything: spawn one Generator per component."""
         self.rng = spawn_streams(seed_sequence)
+        self.world.started[:] = False  # a seeded reset starts a new run (long-run mode)
 
     def reset_worlds(self, worlds: np.ndarray) -> None:
         """Start a new episode in the given worlds."""
@@ -103,9 +111,11 @@ class Market:
     def observations(self) -> np.ndarray:
         """(W, N, obs_dim) float32."""
         cfg = self.config
-        return observe(
-            self.world, self.catalog, cfg.patience, cfg.cold_start_window, cfg.max_cycles
-        )
+        obs = observe(self.world, self.catalog, cfg.patience, cfg.cold_start_window, cfg.max_cycles)
+        if not cfg.public_features:
+            return obs
+        public = public_observation(self.world, self.catalog, cfg.agent_budget)
+        return np.concatenate([obs, public], axis=2)
 
     def action_masks(self) -> np.ndarray:
         """(W, N, n_actions) int8: real candidates; all ones when an agent has none."""

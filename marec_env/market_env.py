@@ -82,6 +82,15 @@ class MarketEnv(ParallelEnv):
 
     ## Version history
     * v0: initial release (before it, the ``cand_rival_rank`` board joined the observation).
+    * v1 presets (``marec/*-v1``; v0 presets unchanged): engagement calibrated to click
+      logs (``utility_scale`` 3, ``no_click_utility`` 6, ``position_decay`` 2); positions
+      decided by the mechanism (``slate``: ``Discrete(K × S)``, action = candidate × S +
+      claimed position; ``shuffled``: random); ``gsp`` auctions with one entry per agent,
+      reserve price and budgets; ``public_features`` append ``cand_match``,
+      ``cand_quality_signal``, ``cand_evidence``, ``cand_session_match``,
+      ``cand_session_seen``, ``cand_tags``
+      (K × T), ``user_stated`` (T), ``user_session_topics`` (T), ``agent_budget`` after
+      ``time``; noisy texts; satisfaction-driven sessions and churn; ``long_run``.
     """
 
     metadata = {

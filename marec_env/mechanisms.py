@@ -143,3 +143,58 @@ class JointSlate(Mechanism):
 
     def fill_page(self, proposals, bids, counts, rng) -> Page:
         return allocation.cooperative(proposals, self.slots)
+
+
+# ---------------------------------------------------------------------------- markets v1
+@register
+class ClaimedSlate(Mechanism):
+    """Joint slate whose positions the agents choose (markets v1): no slot belongs to an
+    agent. ``action = candidate × S + position``: the item to show and where it should go;
+    a claim on a taken position moves down, a duplicate wastes its position."""
+
+    name = "slate"
+    description = "joint slate, each agent claims a position for its item; duplicates waste it"
+
+    @classmethod
+    def levels_for(cls, config: MarketConfig) -> int:
+        return config.slots
+
+    def fill_page(self, proposals, bids, counts, rng) -> Page:
+        # decode's "bid" (level + 1) / S encodes the claimed position, level.
+        claims = np.rint(bids * self.levels).astype(np.int64) - 1
+        return allocation.claimed_slate(proposals, claims, self.slots, rng)
+
+
+@register
+class ShuffledSlate(Mechanism):
+    """The cooperative joint slate with its slots in a random order on every page: what an
+    agent shows is its choice, where it lands is chance (to measure position bias)."""
+
+    name = "shuffled"
+    description = "joint slate (duplicates waste a slot) in a uniformly random slot order"
+
+    def fill_page(self, proposals, bids, counts, rng) -> Page:
+        return allocation.shuffled_positions(allocation.cooperative(proposals, self.slots), rng)
+
+
+@register
+class SingleEntryGSP(Mechanism):
+    """GSP with one entry per agent (its chosen candidate), a reserve price and
+    deterministic tie-breaking (markets v1). Budgets cap bids before the page is filled
+    (:func:`marec_env.step.cap_bids`)."""
+
+    name = "gsp"
+    description = "GSP, one entry per agent, reserve price, ties to the lower item id"
+
+    def __init__(self, config: MarketConfig) -> None:
+        super().__init__(config)
+        self.reserve = float(config.reserve_price)
+
+    @classmethod
+    def levels_for(cls, config: MarketConfig) -> int:
+        return config.bid_levels
+
+    def fill_page(self, proposals, bids, counts, rng) -> Page:
+        entries = proposals[:, :, :1]
+        score = GSPAuction.quality_score(entries, counts)[:, :, 0]
+        return allocation.gsp_single_entry(entries[:, :, 0], bids, score, self.slots, self.reserve)

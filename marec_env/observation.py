@@ -21,6 +21,8 @@ class ObservationLayout:
 
     candidates: int
     n_agents: int
+    n_topics: int = 0
+    """Topics of the public features (markets v1); 0: the v0 layout without them."""
 
     @property
     def widths(self) -> dict[str, int]:
@@ -38,6 +40,7 @@ class ObservationLayout:
             "user": len(USER_FEATURES),
             "agent": len(AGENT_FEATURES) + self.n_agents,
             "time": 1,
+            **(public_widths(k, self.n_topics) if self.n_topics else {}),
         }
 
     @property
@@ -52,7 +55,7 @@ class ObservationLayout:
 
     @property
     def size(self) -> int:
-        return self.slices["time"].stop
+        return sum(self.widths.values())
 
 
 def layout_slices(widths: dict[str, int]) -> dict[str, slice]:
@@ -186,3 +189,65 @@ def action_masks(candidates_valid: np.ndarray, levels: int) -> np.ndarray:
     if levels > 1:
         valid = np.repeat(valid, levels, axis=2)
     return valid.astype(np.int8)
+
+
+# ---------------------------------------------------------------------------- markets v1
+PUBLIC_CANDIDATE_PARTS = (
+    "cand_match",
+    "cand_quality_signal",
+    "cand_evidence",
+    "cand_session_match",
+    "cand_session_seen",
+)
+"""Per-candidate public features (K values each), after ``time`` in the v1 layout."""
+
+
+def public_widths(candidates: int, n_topics: int) -> dict[str, int]:
+    """The public parts a real re-ranker sees (``public_features=True``), in layout order."""
+    return {
+        **dict.fromkeys(PUBLIC_CANDIDATE_PARTS, candidates),
+        "cand_tags": candidates * n_topics,
+        "user_stated": n_topics,
+        "user_session_topics": n_topics,
+        "agent_budget": 1,
+    }
+
+
+def public_observation(world: World, catalog: Catalog, agent_budget: float) -> np.ndarray:
+    """(W, N, D) the public parts, all in [-1, 1]. Per candidate: ``cand_match`` the user's
+    stated interests · the item's published tags (cosine, [0, 1]); ``cand_quality_signal``
+    +1 if the description praises the item, −1 if not (noisy, see ``text_noise``);
+    ``cand_evidence`` log impressions behind its click rate; ``cand_session_match`` tanh of
+    this session's clicked tags · its tags (a public fatigue proxy); ``cand_session_seen`` 1 if
+    a page of this session already showed it; ``cand_tags`` its tags
+    (K × T, candidate-major). Per user: ``user_stated`` the stated interests,
+    ``user_session_topics`` tanh of this session's clicked tags. Per agent: ``agent_budget``
+    the share of its budget left (1 without budgets)."""
+    cand, users_now = world.candidates, world.sessions.user
+    w, n, _ = cand.items.shape
+    rows = np.arange(w)
+    tags = catalog.attributes[cand.items]  # (W, N, K, T)
+    stated = world.population.stated[rows, users_now]  # (W, T)
+    session = world.session_topics
+    impressions = world.counts.item_impressions[rows[:, None, None], cand.items]
+    praised = catalog.praised[cand.items] if catalog.praised is not None else tags[..., 0] > 0
+    budget_left = (
+        np.clip(1.0 - world.spend / agent_budget, 0.0, 1.0)
+        if agent_budget > 0
+        else np.ones((w, n), np.float32)
+    )
+    return np.concatenate(
+        [
+            np.einsum("wnkt,wt->wnk", tags, stated),
+            np.where(praised, 1.0, -1.0),
+            np.minimum(np.log1p(impressions) / np.log(101.0), 1.0),
+            np.tanh(np.einsum("wnkt,wt->wnk", tags, session)),
+            world.session_seen[rows[:, None, None], cand.items],
+            tags.reshape(w, n, -1),
+            np.broadcast_to(stated[:, None, :], (w, n, stated.shape[1])),
+            np.broadcast_to(np.tanh(session)[:, None, :], (w, n, session.shape[1])),
+            budget_left[:, :, None],
+        ],
+        axis=2,
+        dtype=np.float32,
+    )

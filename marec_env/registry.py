@@ -32,6 +32,28 @@ class EnvSpec:
 TRIO = ("cf", "content", "text")
 """Every market preset has one collaborative-filtering, one content and one text agent."""
 
+MARKETS_V1: dict[str, Any] = {
+    "backbones": TRIO,
+    # Engagement calibrated to published click logs (docs/VALIDITY.md, "Bands"): a few
+    # percent of impressions clicked, CTR falling with position.
+    "utility_scale": 3.0,
+    "no_click_utility": 6.0,
+    "position_decay": 2.0,
+    # What a real re-ranker sees; text with documented noise instead of hidden values.
+    "public_features": True,
+    "text_noise": 0.5,
+    # Consequences later: clicks extend sessions, empty slots and misses end them, churn
+    # follows the session's clicks.
+    "session_model": "satisfaction",
+    "satisfaction_gain": 1.0,
+    "browse_cost": 0.25,
+    "waste_cost": 0.25,
+    "patience": 4,
+    "churn_rate": 0.3,
+    "churn_per_click": 1.0,
+}
+"""What every ``-v1`` market preset shares (each adds its mechanism and reward)."""
+
 ENV_SPECS: tuple[EnvSpec, ...] = (
     EnvSpec(
         "marec/coop-slate-v0",
@@ -75,6 +97,61 @@ ENV_SPECS: tuple[EnvSpec, ...] = (
             "cold_start_window": 30,
             "release_interval": 2,
             "backbones": TRIO,
+        },
+    ),
+    # ---------------------------------------------------------------- markets v1
+    EnvSpec(
+        "marec/coop-slate-v1",
+        "Cooperative v1: agents choose items and positions of one joint slate; realistic CTR, "
+        "public features, satisfaction-driven sessions and churn.",
+        {
+            **MARKETS_V1,
+            "allocation": "slate",
+            "reward_lambda": 0.0,
+            # Diversity is valued, at a weight that does not drown the few clicks of v1.
+            "diversity_weight": 0.02,
+            "feedback_sharing": "page",
+        },
+    ),
+    EnvSpec(
+        "marec/compete-auction-v1",
+        "Competitive v1: one entry per agent in a GSP auction with reserve price and budgets.",
+        {
+            **MARKETS_V1,
+            "allocation": "gsp",
+            "reward_lambda": 1.0,
+            "feedback_sharing": "own",
+            "bid_levels": 6,
+            "reserve_price": 0.05,
+            "agent_budget": 10.0,
+        },
+    ),
+    EnvSpec(
+        "marec/mixed-v1",
+        "Mixed v1: team-draft interleaving with v1 engagement, features and sessions, λ=0.5.",
+        {
+            **MARKETS_V1,
+            "allocation": "interleave",
+            "reward_lambda": 0.5,
+            "feedback_sharing": "own",
+        },
+    ),
+    EnvSpec(
+        "marec/position-bias-v1",
+        "Measurement v1: the joint slate in random slot order, to read CTR by position.",
+        {**MARKETS_V1, "allocation": "shuffled", "reward_lambda": 0.0, "feedback_sharing": "page"},
+    ),
+    EnvSpec(
+        "marec/filter-bubble-v1",
+        "Long run v1: users, backbones and counts persist across episodes (feedback loops).",
+        {
+            **MARKETS_V1,
+            "allocation": "slate",
+            "reward_lambda": 0.0,
+            "feedback_sharing": "page",
+            "long_run": True,
+            "initial_items": 1000,
+            "n_users": 100,
         },
     ),
     EnvSpec(

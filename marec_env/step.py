@@ -163,11 +163,18 @@ def advance(setup: Setup, world: World, rng: Streams, actions: np.ndarray) -> St
     """Serve one page in every world. ``actions`` (W, N) int64, already validated."""
     current = world.sessions.user.copy()
     chosen, bids = setup.mechanism.decode(actions)
+    if setup.config.agent_budget > 0:
+        bids = cap_bids(bids, setup.config.agent_budget - world.spend)
     proposals = propose(world.candidates.items, chosen)
     page = setup.mechanism.fill_page(proposals, bids, world.counts, rng["allocation"])
     choice = choose(setup, world.population, current, page, rng["choice"])
     settlement = settle(setup.config, setup.catalog, setup.n_agents, page, choice)
-    update_users(setup, world, current, settlement.consumed, settlement.gained)
+    world.spend += settlement.payment
+    wasted = setup.config.slots - choice.shown.sum(axis=1)
+    update_users(setup, world, current, settlement.consumed, settlement.gained, wasted)
+    if setup.config.public_features:  # the platform knows what this session has been shown
+        w, s = np.nonzero(choice.shown)
+        world.session_seen[w, choice.item[w, s]] = True
     feed_back(setup, world, page, choice, current)
     info, world.last = measure(setup, world, page, choice, settlement, current)
     turn_over(setup, world, rng["users"])
@@ -178,8 +185,20 @@ def advance(setup: Setup, world: World, rng: Streams, actions: np.ndarray) -> St
 
 
 def reset_worlds(setup: Setup, world: World, rng: Streams, worlds: np.ndarray) -> None:
-    """Start a new episode in the given worlds: backbones forget, every user is new."""
-    cfg, u = setup.config, setup.config.n_users
+    """Start a new episode in the given worlds: backbones forget, every user is new.
+
+    In long-run mode a world that has run before keeps its users, backbones and public
+    counts: only the clock, budgets, the exposure tally and the sessions start anew."""
+    cfg = setup.config
+    if cfg.long_run:
+        continuing = worlds[world.started[worlds]]
+        worlds = worlds[~world.started[worlds]]
+        _continue_worlds(setup, world, rng, continuing)
+    world.started[worlds] = True
+    world.spend[worlds] = 0.0
+    world.session_topics[worlds] = 0.0
+    world.session_seen[worlds] = False
+    u = cfg.n_users
     world.t[worlds] = 0
     for backbone, cache in zip(setup.backbones, setup.caches):
         backbone.reset(worlds, rng["backbones"])
@@ -191,6 +210,27 @@ def reset_worlds(setup: Setup, world: World, rng: Streams, worlds: np.ndarray) -
     world.last.clear(worlds, cfg.slots)
     users.start_sessions(world.sessions, worlds, u, (cfg.budget_min, cfg.budget_max), rng["users"])
     world.candidates = refresh_candidates(setup, world)
+
+
+def _continue_worlds(setup: Setup, world: World, rng: Streams, worlds: np.ndarray) -> None:
+    """A new episode of a long run: the population, backbones and counts carry over."""
+    cfg = setup.config
+    world.t[worlds] = 0
+    world.spend[worlds] = 0.0
+    world.session_topics[worlds] = 0.0
+    world.session_seen[worlds] = False
+    world.exposure.reset(worlds)
+    world.last.clear(worlds, cfg.slots)
+    for cache in setup.caches:  # the clock restarts: so does the release schedule
+        cache.invalidate_worlds(worlds)
+    budgets = (cfg.budget_min, cfg.budget_max)
+    users.start_sessions(world.sessions, worlds, cfg.n_users, budgets, rng["users"])
+
+
+def cap_bids(bids: np.ndarray, budget_left: np.ndarray) -> np.ndarray:
+    """(W, N) bids no higher than each agent's budget left (0 once it is spent): one click
+    costs at most the bid, so spend never exceeds the budget."""
+    return np.minimum(bids, np.maximum(budget_left, 0.0)).astype(np.float32)
 
 
 # ---------------------------------------------------------------------------- the stages
@@ -249,17 +289,32 @@ def settle(
 
 
 def update_users(
-    setup: Setup, world: World, current: np.ndarray, consumed: np.ndarray, gained: np.ndarray
+    setup: Setup,
+    world: World,
+    current: np.ndarray,
+    consumed: np.ndarray,
+    gained: np.ndarray,
+    wasted: np.ndarray | None = None,
 ) -> None:
     """Updates ``world.population`` (fatigue decays, a click drifts tastes and tires) and
-    ``world.sessions`` (budget, steps, clicks, misses, last topic)."""
+    ``world.sessions`` (budget, steps, clicks, misses, last topic). Under
+    ``session_model="satisfaction"`` a click adds to the budget and ``wasted`` (W,) empty
+    slots cost it; the public ``world.session_topics`` decays and adds the click's tags."""
     cfg, sess, pop, worlds = setup.config, world.sessions, world.population, setup.worlds
     pop.fatigue[worlds, current] *= cfg.fatigue_decay
     hit = consumed >= 0
     if hit.any():
         latent = setup.catalog.latent[consumed[hit]]
         users.consume(pop, worlds[hit], current[hit], latent, cfg.drift_rate, cfg.fatigue_rate)
-    sess.budget -= cfg.browse_cost + gained
+    if cfg.session_model == "satisfaction":
+        waste = 0.0 if wasted is None else cfg.waste_cost * wasted
+        sess.budget += cfg.satisfaction_gain * gained - cfg.browse_cost - waste
+    else:
+        sess.budget -= cfg.browse_cost + gained
+    if cfg.public_features:
+        world.session_topics *= cfg.fatigue_decay
+        if hit.any():
+            world.session_topics[worlds[hit]] += setup.catalog.attributes[consumed[hit]]
     sess.steps += 1
     sess.clicks += hit
     sess.misses = np.where(hit, 0, sess.misses + 1)
@@ -334,7 +389,10 @@ def turn_over(setup: Setup, world: World, rng: np.random.Generator) -> None:
     leaving = np.flatnonzero((sess.budget <= 0) | (sess.misses >= cfg.patience))
     if len(leaving) == 0:
         return
-    churned = leaving[rng.random(len(leaving)) < cfg.churn_rate]
+    churn = cfg.churn_rate * np.exp(-cfg.churn_per_click * sess.clicks[leaving])
+    churned = leaving[rng.random(len(leaving)) < churn]
+    world.session_topics[leaving] = 0.0
+    world.session_seen[leaving] = False
     if len(churned):
         admit_new_users(setup, world, churned, sess.user[churned], rng)
     users.start_sessions(sess, leaving, cfg.n_users, (cfg.budget_min, cfg.budget_max), rng)
@@ -370,7 +428,8 @@ def admit_new_users(
     """These (world, user) slots get brand-new users (drawn from the users stream ``rng``);
     backbones start their profiles from what the users state at sign-up."""
     pop = world.population
-    users.draw_users(pop, worlds, user_ids, rng, stated_noise=0.5)
+    from_stated = setup.config.text_noise > 0  # v1: the profile text names stated interests
+    users.draw_users(pop, worlds, user_ids, rng, stated_noise=0.5, profile_from_stated=from_stated)
     stated = pop.stated[worlds, user_ids]
     text_ids = pop.profile_text_id[worlds, user_ids]
     for backbone, cache in zip(setup.backbones, setup.caches):

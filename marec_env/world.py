@@ -106,6 +106,15 @@ class World:
     """The previous page and what it earned."""
     candidates: Candidates | None = None
     """The agents' candidates for the current users (None until the first refresh)."""
+    spend: np.ndarray | None = None
+    """(W, N) float32 what each agent has paid this episode (auction budgets, markets v1)."""
+    session_topics: np.ndarray | None = None
+    """(W, T) float32 public tags of what the user clicked this session, decayed every page
+    by ``fatigue_decay``: the platform's public fatigue proxy (markets v1)."""
+    session_seen: np.ndarray | None = None
+    """(W, n_items) bool the item was on a page of this session (public, markets v1)."""
+    started: np.ndarray | None = None
+    """(W,) bool the world has run before (long-run mode continues it on reset)."""
 
     @classmethod
     def empty(
@@ -119,6 +128,10 @@ class World:
             counts=PublicCounts.zeros(num_worlds, n_items),
             exposure=metrics.ExposureTracker(num_worlds, n_items, max_impressions),
             last=LastPage.empty(num_worlds, n_agents, slots),
+            spend=np.zeros((num_worlds, n_agents), np.float32),
+            session_topics=np.zeros((num_worlds, n_topics), np.float32),
+            session_seen=np.zeros((num_worlds, n_items), bool),
+            started=np.zeros(num_worlds, bool),
         )
 
     @property

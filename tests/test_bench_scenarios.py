@@ -55,6 +55,9 @@ def test_default_scenario_contents() -> None:
     assert s.env_id == "marec/coop-slate-v0"
     assert [e.name for e in s.learners] == ["random", "greedy", "iql", "maql"]
     assert s.seeds == (0, 1, 2)
+    v1 = scen.load("default-v1")  # the same short job on the v1 slate
+    assert v1.env_id == "marec/coop-slate-v1"
+    assert [e.name for e in v1.learners] == ["random", "greedy-dedup", "iql-linear", "maql-linear"]
 
 
 def test_large_market_and_filter_bubble() -> None:
@@ -118,7 +121,7 @@ def test_wrong_types_name_field_and_value(field: str, value: Any, expected: str)
         ({"learners": [{"name": "iql", "lr": 1}]}, r"learners\[0\]: unknown key 'lr'"),
         ({"learners": [{"name": "iql", "params": {"alpah": 1}}]}, r"params: .*alpah"),
         ({"learners": ["iql", "iql"]}, "duplicate labels"),
-        ({"env_id": "marec/coop-slate-v9"}, "unknown env.*did you mean marec/coop-slate-v0"),
+        ({"env_id": "marec/coop-slate-v9"}, "unknown env.*did you mean .*marec/coop-slate-v0"),
         ({"env_overrides": {"slotz": 3}}, "slotz.*did you mean slots"),
         ({"env_overrides": {"drift_rate": 7.0}}, "drift_rate must be"),
     ],

@@ -64,6 +64,9 @@ class Catalog:
     """English description of each item, generated from its latent."""
     profile_texts: tuple[str, ...]
     """Sign-up texts users write about themselves, indexed by ``profile_text_id``."""
+    praised: np.ndarray | None = None
+    """(n_items,) bool the description uses a praising adjective (public; markets v1 draws
+    it from quality + ``text_noise`` × N(0, 1), v0 from the sign of the hidden quality)."""
 
     @property
     def n_items(self) -> int:
@@ -126,8 +129,13 @@ def generate_catalog(
     attribute_noise: float,
     seed: int,
     release_interval: int = 1,
+    text_noise: float = 0.0,
 ) -> Catalog:
-    """Draw a catalog from its own seed (independent of any episode's seed)."""
+    """Draw a catalog from its own seed (independent of any episode's seed).
+
+    ``text_noise`` > 0 (markets v1) chooses the praise in a description by the sign of
+    quality + ``text_noise`` × N(0, 1), drawn from a stream of its own so that everything
+    else in the catalog is the same as with 0 (v0: the sign of the hidden quality)."""
     if not 2 <= n_topics <= MAX_TOPICS:
         raise ValueError(f"n_topics must be in [2, {MAX_TOPICS}], got {n_topics}")
     rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed)))
@@ -136,7 +144,11 @@ def generate_catalog(
     noisy = np.maximum(latent + attribute_noise * rng.standard_normal(latent.shape), 0.0)
     noisy[np.arange(n_items), latent.argmax(1)] += 1e-3  # never an all-zero tag vector
     attributes = (noisy / np.linalg.norm(noisy, axis=1, keepdims=True)).astype(np.float32)
-    descriptions = tuple(_describe(latent[j], float(quality[j]), rng) for j in range(n_items))
+    shown_quality = quality
+    if text_noise > 0:
+        text_rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, 1])))
+        shown_quality = quality + text_noise * text_rng.standard_normal(n_items)
+    descriptions = tuple(_describe(latent[j], float(shown_quality[j]), rng) for j in range(n_items))
     return Catalog(
         latent=latent,
         quality=quality,
@@ -145,4 +157,5 @@ def generate_catalog(
         release_time=release_schedule(n_items, initial_items, horizon, release_interval),
         descriptions=descriptions,
         profile_texts=_profile_texts(n_topics),
+        praised=shown_quality > 0,
     )

@@ -73,14 +73,17 @@ def draw_users(
     users: np.ndarray,
     rng: np.random.Generator,
     stated_noise: float,
+    profile_from_stated: bool = False,
 ) -> None:
-    """Fill the given (world, user) slots with brand-new users."""
+    """Fill the given (world, user) slots with brand-new users. The profile text names the
+    user's top-2 hidden topics (v0), or with ``profile_from_stated`` the top-2 of the noisy
+    stated interests (markets v1: the text carries no exact hidden value)."""
     n, n_topics = len(worlds), population.preference.shape[2]
     preference = rng.standard_normal((n, n_topics)).astype(np.float32)
     stated = np.maximum(preference + stated_noise * rng.standard_normal((n, n_topics)), 0.0)
     norm = np.linalg.norm(stated, axis=1, keepdims=True)
     stated = np.where(norm > 0, stated / np.maximum(norm, 1e-12), 1.0 / np.sqrt(n_topics))
-    order = np.argsort(-preference, axis=1)
+    order = np.argsort(-(stated if profile_from_stated else preference), axis=1)
     population.preference[worlds, users] = preference
     population.fatigue[worlds, users] = 0.0
     population.stated[worlds, users] = stated.astype(np.float32)
