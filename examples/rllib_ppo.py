@@ -75,7 +75,8 @@ def build(env_id: str, mask: bool, seed: int, runners: int, **overrides: Any):
         .environment("marec", env_config={"env_id": env_id, "mask": mask, "overrides": overrides})
         .multi_agent(policies={"shared"}, policy_mapping_fn=lambda agent_id, *a, **k: "shared")
         .rl_module(rl_module_spec=MultiRLModuleSpec(rl_module_specs={"shared": module}))
-        .env_runners(num_env_runners=runners, rollout_fragment_length="auto")
+        # Generous timeout: on a busy machine the first remote samples take a while.
+        .env_runners(num_env_runners=runners, rollout_fragment_length="auto", sample_timeout_s=600)
         .training(
             train_batch_size_per_learner=1200, minibatch_size=200, num_epochs=4, lr=3e-4, gamma=0.95
         )
@@ -89,13 +90,15 @@ def main() -> None:
     parser.add_argument("--env", default="marec/coop-slate-v0", choices=marec_env.list_envs())
     parser.add_argument("--iterations", type=int, default=5)
     parser.add_argument("--mask", action="store_true", help="Dict observation + action mask")
-    parser.add_argument("--runners", type=int, default=1, help="env runner processes")
+    parser.add_argument(
+        "--runners", type=int, default=0, help="env runner processes (0: sample in this one)"
+    )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     algo = build(args.env, args.mask, args.seed, args.runners)
     for iteration in range(args.iterations):
         result = algo.train()
-        value = result["env_runners"].get("episode_return_mean", float("nan"))
+        value = result.get("env_runners", {}).get("episode_return_mean", float("nan"))
         agents = len(marec_env.parallel_env(args.env).possible_agents)
         print(f"iteration {iteration}: episode return {value:.3f} (sum over {agents} agents)")
     algo.stop()

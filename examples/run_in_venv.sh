@@ -25,8 +25,11 @@ if [ ! -x "$venv/bin/python" ] || [ ! -f "$venv/.marec-ready" ]; then
   "${PYTHON:-python3}" -m venv "$venv"
   "$venv/bin/python" -m pip install --quiet --upgrade pip
   "$venv/bin/python" -m pip install --quiet "torch==2.13.0"
-  "$venv/bin/python" -m pip install --quiet -e "$root"
-  "$venv/bin/python" -m pip install --quiet -r "$root/examples/requirements-$library.txt"
+  # Hold torch there: an unpinned torchvision (BenchMARL's) would otherwise pull a newer one.
+  echo "torch==2.13.0" > "$venv/torch-constraint.txt"
+  "$venv/bin/python" -m pip install --quiet -c "$venv/torch-constraint.txt" -e "$root"
+  "$venv/bin/python" -m pip install --quiet -c "$venv/torch-constraint.txt" \
+    -r "$root/examples/requirements-$library.txt"
   touch "$venv/.marec-ready"
 fi
 "$venv/bin/python" -m pip list 2>/dev/null | grep -i -E "^(torch|torchrl|tensordict|ray|benchmarl|gymnasium|pettingzoo) " >&2 || true
