@@ -127,10 +127,6 @@ def masked_argmax(values: np.ndarray, masks: np.ndarray) -> np.ndarray:
     return np.where(masks, values, -np.inf).argmax(axis=-1)
 
 
-def masked_max(values: np.ndarray, masks: np.ndarray) -> np.ndarray:
-    return np.where(masks, values, -np.inf).max(axis=-1)
-
-
 def epsilon_greedy(
     greedy: np.ndarray,
     masks: np.ndarray,

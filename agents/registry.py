@@ -9,6 +9,7 @@ handle, naming the capability.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -52,10 +53,18 @@ class Capabilities:
 class LearnerSpec:
     name: str
     factory: Callable[[EnvInfo, Any, np.random.Generator], Learner]
-    params: Any
-    """Default hyper-parameters (a frozen dataclass instance)."""
+    default_params: Any
+    """Default hyper-parameters: a frozen dataclass instance, or a zero-argument function
+    returning one (deep learners: their parameters live next to torch code, imported late)."""
     capabilities: Capabilities
     description: str
+
+    @property
+    def params(self) -> Any:
+        """The default hyper-parameters (a frozen dataclass instance)."""
+        if dataclasses.is_dataclass(self.default_params):
+            return self.default_params
+        return self.default_params()
 
 
 def _dqn(info: EnvInfo, params: Any, rng: np.random.Generator) -> Learner:
@@ -64,6 +73,7 @@ def _dqn(info: EnvInfo, params: Any, rng: np.random.Generator) -> Learner:
     return DQN(info, params, rng)
 
 
+@functools.cache
 def _dqn_params() -> Any:
     from agents.dqn import DQNParams
 
@@ -76,6 +86,7 @@ def _dmarl(info: EnvInfo, params: Any, rng: np.random.Generator) -> Learner:
     return DMARL(info, params, rng)
 
 
+@functools.cache
 def _dmarl_params() -> Any:
     from agents.dmarl import DMARLParams
 
@@ -107,7 +118,7 @@ for _spec in (
                 "Independent tabular Q-learning on a coarse state abstraction."),
     LearnerSpec("iql-sarsa", TabularIQL, IQLParams(target="sarsa"), _TABULAR,
                 "Independent tabular learning with the on-policy expected-SARSA target."),
-    LearnerSpec("dqn", _dqn, _dqn_params(), Capabilities(trainable=True),
+    LearnerSpec("dqn", _dqn, _dqn_params, Capabilities(trainable=True),
                 "Independent DQN per agent (replay, target network, double Q)."),
     LearnerSpec("maql", MAQL, MAQLParams(),
                 dataclasses.replace(_TABULAR, needs_messages=True, supports_competitive=False),
@@ -117,7 +128,7 @@ for _spec in (
     LearnerSpec("maql-linear", LinearMAQL, LinearMAQLParams(),
                 dataclasses.replace(_LINEAR, needs_messages=True, supports_competitive=False),
                 "MAQ-L with linear local and pair terms (same-item pair feature), max-plus."),
-    LearnerSpec("dmarl", _dmarl, _dmarl_params(),
+    LearnerSpec("dmarl", _dmarl, _dmarl_params,
                 Capabilities(trainable=True, shares_gradients=True),
                 "Actor-critic (A2C) per agent; gradients shared across torch.distributed nodes."),
 ):  # fmt: skip

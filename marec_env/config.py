@@ -12,7 +12,7 @@ import dataclasses
 import difflib
 import itertools
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from marec_env import config_checks
@@ -124,8 +124,6 @@ class MarketConfig:
     """Tokens per sentence at most."""
     embedding_cache_dir: str | None = None
     """Where text embeddings are cached; None means $MAREC_CACHE_DIR or ~/.cache/marec."""
-    extra: tuple[tuple[str, Any], ...] = field(default=())
-    """Scenario-specific settings (read by special presets such as the matrix game)."""
 
     def __post_init__(self) -> None:
         config_checks.plain_scalars(self)  # np.int64(4) is 4
@@ -216,8 +214,6 @@ def _validate(cfg: MarketConfig) -> None:
             f"({cfg.candidates} × {cfg.n_agents}): the page cannot hold more slots than "
             "there are candidates"
         )
-    if not isinstance(cfg.extra, tuple):
-        raise ConfigError(f"extra must be a tuple of (key, value) pairs, got {cfg.extra!r}")
     config_checks.check_memory(cfg)  # before anything of that size is allocated
 
 
@@ -242,8 +238,6 @@ def _coerce(name: str, value: Any, current: Any) -> Any:
     """Accept lists for tuple fields (YAML gives lists); everything else is checked later."""
     if name == "backbones" and isinstance(value, list):
         return tuple(value)
-    if name == "extra" and isinstance(value, dict):
-        return tuple(sorted(value.items()))
     if isinstance(current, float) and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     return value

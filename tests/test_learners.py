@@ -280,6 +280,16 @@ def test_registry_specs_are_complete() -> None:
 
 
 # ---------------------------------------------------------------- the training loop
+def test_registry_import_does_not_load_torch() -> None:
+    """Listing learners (``python -m benchmarks list``, scenario checks) stays torch-free."""
+    import subprocess
+    import sys
+
+    code = "import sys, agents.registry; assert 'torch' not in sys.modules, 'torch loaded'"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
 def test_train_loop_callbacks_stop_and_determinism() -> None:
     seen = []
     cfg = TrainConfig(GAME, {"max_cycles": 2}, "maql", FAST, steps=600, eval_interval=200,

@@ -79,7 +79,3 @@ class Backbone(ABC):
         """Called once per step with each world's step ``t`` (num_worlds,). Returns a bool mask
         over worlds whose item tables were redeployed (every user's scores may change)."""
         return np.zeros(self.num_worlds, dtype=bool)
-
-    def score_bounds(self) -> tuple[float, float]:
-        """Finite range the scores are clipped to in observations."""
-        return (-1.0, 1.0)
