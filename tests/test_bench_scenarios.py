@@ -39,15 +39,16 @@ def test_every_scenario_loads(path: Path) -> None:
     assert s.name == path.stem
     assert s.description
     assert set(s.env_overrides) <= set(FIELD_NAMES)
-    known_learners, _ = registries.learner_names()
+    known_learners = registries.learner_names()
     assert all(e.name in known_learners for e in s.learners)
     assert s.eval_interval <= s.steps
 
 
-def test_fallback_names_match_the_registries() -> None:
-    # used only when agents/marec_env cannot be imported; they must not drift from the real lists
-    assert tuple(LEARNERS) == registries.FALLBACK_LEARNERS
-    assert tuple(marec_env.list_envs()) == registries.FALLBACK_ENV_IDS
+def test_harness_names_are_the_registries() -> None:
+    # the harness keeps no copies: it names exactly what the two registries hold
+    assert registries.learner_names() == tuple(LEARNERS)
+    assert registries.env_ids() == tuple(marec_env.list_envs())
+    assert registries.learner_param_defaults("no-such-learner") is None
 
 
 def test_default_scenario_contents() -> None:
@@ -200,8 +201,6 @@ def test_flags_scale_eval_interval_and_pick_learners() -> None:
 
 
 def test_set_learner_default_param_not_in_file() -> None:
-    if not registries.learner_param_defaults("iql"):
-        pytest.skip("agents.registry not importable: learner defaults unknown")
     raw = dict(BASE, learners=["iql"])
     out = overrides.apply_set(raw, "learners.iql.params.gamma=0.5")
     assert scen.from_dict(out).learners[0].params == {"gamma": 0.5}
