@@ -41,6 +41,9 @@ class EnvInfo:
     obs_high: np.ndarray
     obs_layout: dict[str, slice] | None = None
     """``env.unwrapped.obs_layout`` when the env has one (marec envs do; mpe2 does not)."""
+    cooperative: bool | None = None
+    """True: every agent is paid the same team reward (a market with reward_lambda 0, a
+    common-payoff game); False: agents' rewards differ; None: the env does not say (mpe2)."""
 
     def header(self) -> dict[str, Any]:
         """The JSON-able identity a checkpoint is checked against."""

@@ -37,16 +37,17 @@ class Capabilities:
     """Needs ``env.unwrapped.oracle_action_values()`` at every step."""
     needs_obs_layout: bool = False
     """Reads named parts of the observation (``env.unwrapped.obs_layout``)."""
-    discrete_obs_only: bool = False
-    """Learns a table over a finite state: a state abstraction built from ``obs_layout``."""
     needs_messages: bool = False
-    """Agents exchange messages to choose the joint action (a coordination graph)."""
+    """Agents exchange messages to choose the joint action (a coordination graph); the loop
+    records the learner's ``messages`` count."""
     shares_gradients: bool = False
     """Agents' gradients are averaged across replicas (distributed training)."""
     supports_competitive: bool = True
-    """Each agent optimises its own reward; False: maximises the agents' summed reward."""
+    """Each agent optimises its own reward; False: maximises the agents' summed reward, so
+    :func:`make_learner` refuses envs whose agents are paid differently unless the learner's
+    ``maximise_team_reward`` parameter says to run it there as a team-reward reference."""
     vectorised: bool = True
-    """Accepts a batch of B > 1 worlds (the vector env)."""
+    """Accepts a batch of B > 1 worlds (the vector env); the loop refuses ``num_envs`` > 1."""
 
 
 @dataclass(frozen=True)
@@ -93,7 +94,7 @@ def _dmarl_params() -> Any:
     return DMARLParams()
 
 
-_TABULAR = Capabilities(trainable=True, needs_obs_layout=True, discrete_obs_only=True)
+_TABULAR = Capabilities(trainable=True, needs_obs_layout=True)
 _LINEAR = Capabilities(trainable=True, needs_obs_layout=True)
 LEARNERS: dict[str, LearnerSpec] = {}
 
@@ -169,9 +170,24 @@ def make_learner(
             f"learner {name!r} has capability needs_obs_layout (it reads named parts of the "
             f"observation) but env {info.env_id!r} exposes no obs_layout"
         )
+    _check_reward_structure(name, spec.capabilities, info, params)
     learner = spec.factory(info, params, rng)
     learner.name = name  # e.g. "iql-sarsa" is a TabularIQL; checkpoints carry the name
     return learner
+
+
+def _check_reward_structure(name: str, caps: Capabilities, info: EnvInfo, params: Any) -> None:
+    """A team-reward maximiser on an env whose agents are paid differently: refused unless
+    its ``maximise_team_reward`` parameter accepts that it ignores each agent's own reward."""
+    if caps.supports_competitive or info.cooperative is not False:
+        return
+    if not getattr(params, "maximise_team_reward", False):
+        raise LearnerError(
+            f"learner {name!r} has supports_competitive=False (it maximises the agents' summed "
+            f"reward), but env {info.env_id!r} pays agents differently (reward_lambda > 0 or "
+            f"own payoffs); set its parameter maximise_team_reward=true to run it there "
+            f"anyway as a team-reward reference"
+        )
 
 
 def load_learner(path: str, info: EnvInfo, rng: np.random.Generator | None = None) -> Learner:

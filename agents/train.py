@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from agents import registry
-from agents.base import Batch, Learner, Transition, is_trainable
+from agents.base import Batch, Learner, LearnerError, Transition
 from agents.envs import (
     check_rewards,
     env_info,
@@ -100,14 +100,16 @@ def train(
     should_stop: Callable[[], bool] | None = None,
 ) -> TrainResult:
     env_seed, eval_seed, learner_seed = np.random.SeedSequence(cfg.seed).spawn(3)
+    spec = registry.get_spec(cfg.learner)
+    if cfg.num_envs > 1 and not spec.capabilities.vectorised:
+        raise LearnerError(f"learner {cfg.learner!r} is not vectorised: run it with num_envs=1")
     env = open_env(cfg.env_id, dict(cfg.env_overrides), cfg.num_envs)
     eval_env = make_parallel_env(cfg.env_id, dict(cfg.env_overrides))
-    spec = registry.get_spec(cfg.learner)
     learner = registry.make_learner(cfg.learner, env.info, dict(cfg.learner_params),
                                     np.random.default_rng(learner_seed))  # fmt: skip
     eval_seeds = [int(s) for s in eval_seed.generate_state(cfg.eval_episodes)]
     reads_oracle = spec.capabilities.reads_oracle
-    trainable = is_trainable(learner)
+    trainable = spec.capabilities.trainable
     records: list[EvalRecord] = []
     start, step, updates, stopped, eval_seconds = time.perf_counter(), 0, 0, False, 0.0
     next_eval = cfg.eval_interval
@@ -135,8 +137,9 @@ def train(
     finally:
         env.close()
         eval_env.close()
+    messages = learner.messages if spec.capabilities.needs_messages else 0
     return TrainResult(cfg, records, learner, step, time.perf_counter() - start, updates,
-                       getattr(learner, "messages", 0), stopped, eval_seconds)  # fmt: skip
+                       messages, stopped, eval_seconds)  # fmt: skip
 
 
 def train_step(env: Any, learner: Any, batch: Batch) -> tuple[Batch, np.ndarray, int]:

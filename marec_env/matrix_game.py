@@ -239,6 +239,11 @@ class MatrixGameEnv(ParallelEnv):
         self._last_joint: tuple[int, int] | None = None
         self._last_rewards = np.zeros(len(AGENTS))
 
+    @property
+    def cooperative(self) -> bool:
+        """Every agent is paid the same reward (learners that maximise the team sum read it)."""
+        return self.mode == "cooperative" or bool(np.all(self.game.own == self.game.own[0]))
+
     def observation_space(self, agent: str) -> gymnasium.Space:
         with _game_errors():
             return self.interface.observation_space(agent)

@@ -279,6 +279,48 @@ def test_registry_specs_are_complete() -> None:
         assert is_trainable(learner) == LEARNERS[name].capabilities.trainable, name
 
 
+def test_team_reward_learners_are_refused_where_agents_are_paid_differently() -> None:
+    """supports_competitive=False: refused on λ > 0 and own-payoff games, unless overridden."""
+    team_only = [n for n, s in LEARNERS.items() if not s.capabilities.supports_competitive]
+    assert {"maql", "maql-linear"} <= set(team_only)
+    envs = {"marec/compete-auction-v0": False, "marec/coop-slate-v0": True}
+    for env_id, cooperative in envs.items():
+        overrides = {"n_items": 300, "n_users": 40, "initial_items": 200}
+        info = open_env(env_id, overrides, 1).info
+        assert info.cooperative is cooperative
+        for name in team_only:
+            if cooperative:
+                make_learner(name, info, {}, np.random.default_rng(0))
+                continue
+            with pytest.raises(LearnerError, match="maximise_team_reward"):
+                make_learner(name, info, {}, np.random.default_rng(0))
+            make_learner(name, info, {"maximise_team_reward": True}, np.random.default_rng(0))
+    competitive = open_env(GAME, {"mode": "competitive"}, 1).info
+    assert competitive.cooperative is False
+    # the climbing game paid half each in "competitive" mode is still a common-payoff game
+    common = open_env(GAME, {"mode": "competitive", "game": "climbing"}, 1).info
+    assert common.cooperative is True
+
+
+def test_capability_flags_are_read() -> None:
+    """needs_messages ⇔ the learner sends messages; vectorised=False refuses num_envs > 1."""
+    import dataclasses as dc
+
+    from agents import registry
+
+    for name, spec in LEARNERS.items():
+        learner, _, _ = trained(name, steps=20)
+        assert (learner.messages > 0) == spec.capabilities.needs_messages, name
+    caps = dc.replace(LEARNERS["random"].capabilities, vectorised=False)
+    spec = dc.replace(LEARNERS["random"], name="random-single", capabilities=caps)
+    registry.register(spec)
+    try:
+        with pytest.raises(LearnerError, match="not vectorised"):
+            train(TrainConfig(GAME, {}, "random-single", {}, 10, 10, 1, 0, num_envs=2))
+    finally:
+        del registry.LEARNERS["random-single"]
+
+
 # ---------------------------------------------------------------- the training loop
 def test_registry_import_does_not_load_torch() -> None:
     """Listing learners (``python -m benchmarks list``, scenario checks) stays torch-free."""

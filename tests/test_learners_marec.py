@@ -33,6 +33,8 @@ CASES = [(env_id, name, num_envs)
 def test_every_learner_trains_on_every_env(env_id: str, learner: str, num_envs: int) -> None:
     params = {"learning_starts": 10, "batch_size": 8} if learner == "dqn" else {}
     params = {"rollout_steps": 4} if learner == "dmarl" else params
+    if not LEARNERS[learner].capabilities.supports_competitive:
+        params = {**params, "maximise_team_reward": True}  # λ > 0 presets: run as a reference
     cfg = TrainConfig(env_id, tiny(env_id), learner, params, steps=30, eval_interval=15,
                       eval_episodes=1, seed=0, num_envs=num_envs)  # fmt: skip
     result = train(cfg)
