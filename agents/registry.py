@@ -81,6 +81,19 @@ def _dqn_params() -> Any:
     return DQNParams()
 
 
+def _maql_deep(info: EnvInfo, params: Any, rng: np.random.Generator) -> Learner:
+    from agents.maql_deep import MAQLDeep
+
+    return MAQLDeep(info, params, rng)
+
+
+@functools.cache
+def _maql_deep_params() -> Any:
+    from agents.maql_deep import MAQLDeepParams
+
+    return MAQLDeepParams()
+
+
 def _dmarl(info: EnvInfo, params: Any, rng: np.random.Generator) -> Learner:
     from agents.dmarl import DMARL  # torch(.distributed) only when DMARL is built
 
@@ -129,6 +142,9 @@ for _spec in (
     LearnerSpec("maql-linear", LinearMAQL, LinearMAQLParams(),
                 dataclasses.replace(_LINEAR, needs_messages=True, supports_competitive=False),
                 "MAQ-L with linear local and pair terms (same-item pair feature), max-plus."),
+    LearnerSpec("maql-deep", _maql_deep, _maql_deep_params,
+                Capabilities(trainable=True, needs_messages=True, supports_competitive=False),
+                "Deep coordination graph: shared utility and pair payoff networks, max-plus."),
     LearnerSpec("dmarl", _dmarl, _dmarl_params,
                 Capabilities(trainable=True, shares_gradients=True),
                 "Actor-critic (A2C) per agent; gradients shared across torch.distributed nodes."),

@@ -31,7 +31,8 @@ CASES = [(env_id, name, num_envs)
 
 @pytest.mark.parametrize(("env_id", "learner", "num_envs"), CASES)
 def test_every_learner_trains_on_every_env(env_id: str, learner: str, num_envs: int) -> None:
-    params = {"learning_starts": 10, "batch_size": 8} if learner == "dqn" else {}
+    deep = learner in ("dqn", "maql-deep")  # replay learners: gradient steps once filled
+    params = {"learning_starts": 10, "batch_size": 8} if deep else {}
     params = {"rollout_steps": 4} if learner == "dmarl" else params
     if not LEARNERS[learner].capabilities.supports_competitive:
         params = {**params, "maximise_team_reward": True}  # λ > 0 presets: run as a reference
@@ -44,7 +45,7 @@ def test_every_learner_trains_on_every_env(env_id: str, learner: str, num_envs: 
     assert set(record.agent_returns) == set(marec_env.parallel_env(env_id).possible_agents)
     if not LEARNERS[learner].capabilities.trainable:
         assert record.updates == 0
-    elif learner == "dqn":
+    elif deep:
         assert record.updates > 0  # gradient steps after learning_starts
     elif learner == "dmarl":
         assert record.updates == 30 // (4 * num_envs)  # one update per 4-step rollout
