@@ -178,15 +178,18 @@ def test_nlms_step_with_one_hot_features_is_the_tabular_step() -> None:
 
 
 # ---------------------------------------------------------------- max-plus and messages
+@pytest.mark.parametrize("name", ["maql", "maql-linear", "maql-deep"])
 @pytest.mark.parametrize(("n", "kind", "edges"), [(4, "full", 6), (4, "ring", 4), (3, "none", 0)])
-def test_messages_per_step_are_two_per_edge_per_round(n: int, kind: str, edges: int) -> None:
+def test_messages_per_step_are_two_per_edge_per_round(
+    name: str, n: int, kind: str, edges: int
+) -> None:
     k, rounds, worlds = 3, 2, 5
     layout = {"cand_score": slice(0, k), "cand_age": slice(k, 2 * k),
               "cand_popularity": slice(2 * k, 3 * k), "cand_valid": slice(3 * k, 4 * k),
               "user": slice(12, 13), "agent": slice(13, 15), "time": slice(15, 16)}  # fmt: skip
     agents = tuple(f"recommender_{i}" for i in range(n))
     info = EnvInfo("synthetic", agents, 16, k, np.zeros(16), np.ones(16), layout)
-    learner = make_learner("maql", info, {"graph": kind, "rounds": rounds},
+    learner = make_learner(name, info, {"graph": kind, "rounds": rounds},
                            np.random.default_rng(0))  # fmt: skip
     assert len(learner.graph.edges) == edges
     obs = np.random.default_rng(1).random((worlds, n, 16)).astype(np.float32)
