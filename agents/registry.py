@@ -186,21 +186,22 @@ def make_learner(
             f"learner {name!r} has capability needs_obs_layout (it reads named parts of the "
             f"observation) but env {info.env_id!r} exposes no obs_layout"
         )
-    _check_reward_structure(name, spec.capabilities, info, params)
+    check_reward_structure(name, params, info.env_id, info.cooperative)
     learner = spec.factory(info, params, rng)
     learner.name = name  # e.g. "iql-sarsa" is a TabularIQL; checkpoints carry the name
     return learner
 
 
-def _check_reward_structure(name: str, caps: Capabilities, info: EnvInfo, params: Any) -> None:
-    """A team-reward maximiser on an env whose agents are paid differently: refused unless
-    its ``maximise_team_reward`` parameter accepts that it ignores each agent's own reward."""
-    if caps.supports_competitive or info.cooperative is not False:
+def check_reward_structure(name: str, params: Any, env_id: str, cooperative: bool | None) -> None:
+    """A team-reward maximiser on an env whose agents are paid differently (``cooperative``
+    False): LearnerError unless its ``maximise_team_reward`` parameter accepts that it ignores
+    each agent's own reward. The harness calls this before a run writes anything."""
+    if get_spec(name).capabilities.supports_competitive or cooperative is not False:
         return
     if not getattr(params, "maximise_team_reward", False):
         raise LearnerError(
             f"learner {name!r} has supports_competitive=False (it maximises the agents' summed "
-            f"reward), but env {info.env_id!r} pays agents differently (reward_lambda > 0 or "
+            f"reward), but env {env_id!r} pays agents differently (reward_lambda > 0 or "
             f"own payoffs); set its parameter maximise_team_reward=true to run it there "
             f"anyway as a team-reward reference"
         )

@@ -49,6 +49,22 @@ def check_learner_params(name: str, params: dict[str, Any]) -> None:
     learners.make_params(name, dict(params))
 
 
+def check_learner_fits_env(
+    name: str, params: dict[str, Any], env_id: str, overrides: dict[str, Any]
+) -> None:
+    """The learners' own reward-structure check (raises ValueError), without building a
+    market: whether agents share one reward comes from the preset's ``reward_lambda``."""
+    spec = envs.get_spec(env_id)
+    if spec.market:
+        cooperative = spec.config(**overrides).reward_lambda == 0
+    else:
+        env = marec_env.parallel_env(env_id, **overrides)
+        cooperative = getattr(env, "cooperative", None)
+        env.close()
+    learners.check_reward_structure(name, learners.make_params(name, dict(params)), env_id,
+                                    cooperative)  # fmt: skip
+
+
 @cache
 def market_defaults() -> dict[str, Any]:
     """MarketConfig field name → default value (the env's config fields)."""

@@ -254,6 +254,12 @@ def from_dict(raw: Any, default_name: str = "scenario") -> Scenario:
         raise ScenarioError(f"learners: duplicate labels {labels}; add a distinct 'label'")
     num_envs = _positive("num_envs", values["num_envs"])
     _env(values["env_id"], values["env_overrides"], num_envs)
+    for i, entry in enumerate(learners):
+        try:
+            registries.check_learner_fits_env(entry.name, entry.params, values["env_id"],
+                                              values["env_overrides"])  # fmt: skip
+        except ValueError as exc:
+            raise ScenarioError(f"learners[{i}] ({entry.label}): {exc}") from None
     return Scenario(
         name=values["name"],
         description=values["description"].strip(),

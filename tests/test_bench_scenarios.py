@@ -206,3 +206,18 @@ def test_set_learner_default_param_not_in_file() -> None:
     assert scen.from_dict(out).learners[0].params == {"gamma": 0.5}
     with pytest.raises(ScenarioError, match="gamma: expected number, got 'high'"):
         overrides.apply_set(raw, "learners.iql.params.gamma=high")
+
+
+def test_team_reward_learner_on_a_competitive_env_is_refused_before_running() -> None:
+    raw = dict(BASE, env_id="marec/compete-auction-v0", learners=[{"name": "maql"}])
+    with pytest.raises(ScenarioError, match=r"learners\[0\] \(maql\).*maximise_team_reward"):
+        scen.from_dict(raw)
+    raw["learners"] = [{"name": "maql", "params": {"maximise_team_reward": True}}]
+    assert scen.from_dict(raw).learners[0].params == {"maximise_team_reward": True}
+    game = dict(BASE, env_id="marec/matrix-game-v0", env_overrides={"mode": "competitive"},
+                learners=[{"name": "maql-deep"}])  # fmt: skip
+    with pytest.raises(ScenarioError, match="supports_competitive=False"):
+        scen.from_dict(game)
+    for name in ("mixed", "cold-start", "filter-bubble"):  # maql there on purpose, and says so
+        entry = next(e for e in scen.load(name).learners if e.name == "maql")
+        assert entry.params == {"maximise_team_reward": True}
