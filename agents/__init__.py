@@ -12,5 +12,8 @@ rewards, action masks, ``obs_layout`` — never ``marec_env.core``.
 - :mod:`agents.maql` / :mod:`agents.maxplus` — MAQ-L: coordination graph + max-plus messages
 - :mod:`agents.train` — ``train(TrainConfig) -> TrainResult`` (docs/CONTRACTS.md)
 - :mod:`agents.envs` — env ids → adapters (ParallelEnv, vector env); :mod:`agents.checkpoint`
-- ``python -m agents.compare`` — learners × seeds on one env: IQM, bootstrap CI, throughput
+
+Comparing learners over seeds is the benchmark harness's job (one statistics module,
+``benchmarks/stats.py``): ``python -m benchmarks run coop-slate --learners maql,iql,random
+--seeds 5 --steps 20000``.
 """

@@ -84,7 +84,7 @@ class StateAbstraction:
     def __init__(self, info: EnvInfo, params: AbstractionParams, needed_by: str) -> None:
         if info.obs_layout is None:
             raise LearnerError(
-                f"{needed_by} has capability discrete_obs_only: it learns a table over a "
+                f"{needed_by} has capability needs_obs_layout: it learns a table over a "
                 f"state abstraction built from env.unwrapped.obs_layout, and env "
                 f"{info.env_id!r} has no obs_layout (Box{(info.obs_dim,)} observations)"
             )

@@ -41,6 +41,9 @@ class EnvInfo:
     obs_high: np.ndarray
     obs_layout: dict[str, slice] | None = None
     """``env.unwrapped.obs_layout`` when the env has one (marec envs do; mpe2 does not)."""
+    cooperative: bool | None = None
+    """True: every agent is paid the same team reward (a market with reward_lambda 0, a
+    common-payoff game); False: agents' rewards differ; None: the env does not say (mpe2)."""
 
     def header(self) -> dict[str, Any]:
         """The JSON-able identity a checkpoint is checked against."""
@@ -125,10 +128,6 @@ def check_transition(tr: Transition, name: str) -> None:
 def masked_argmax(values: np.ndarray, masks: np.ndarray) -> np.ndarray:
     """argmax over the last axis among allowed actions (first index on ties)."""
     return np.where(masks, values, -np.inf).argmax(axis=-1)
-
-
-def masked_max(values: np.ndarray, masks: np.ndarray) -> np.ndarray:
-    return np.where(masks, values, -np.inf).max(axis=-1)
 
 
 def epsilon_greedy(

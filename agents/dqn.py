@@ -79,6 +79,9 @@ class DQNParams:
     """Calls ``torch.set_num_threads`` (process-wide) when the learner is built; 0 leaves it.
     These networks are tiny and latency-bound: on 2 busy cores, 2 intra-op threads made a
     step 8× slower than 1."""
+    shared: bool = False
+    """One Q-network for all agents (parameter sharing; each still learns from its own
+    reward). The observation must tell agents apart (marec's carries the agent's one-hot)."""
 
     def __post_init__(self) -> None:
         positive("dqn", "lr", self.lr)
@@ -168,8 +171,9 @@ class DQN(BaseLearner):
             torch.set_num_threads(params.torch_threads)
         self.torch_rng = torch.Generator().manual_seed(int(rng.integers(2**62)))
         sizes = [info.obs_dim, *params.hidden, info.n_actions]
-        self.online = StackedMLP(self.n_agents, sizes, self.torch_rng)
-        self.target = StackedMLP(self.n_agents, sizes, self.torch_rng)
+        networks = 1 if params.shared else self.n_agents
+        self.online = StackedMLP(networks, sizes, self.torch_rng)
+        self.target = StackedMLP(networks, sizes, self.torch_rng)
         self.target.load_state_dict(self.online.state_dict())
         self.optimizer = torch.optim.Adam(self.online.parameters(), lr=params.lr)
         self.replay = Replay(params.buffer_size, self.n_agents, info.obs_dim, info.n_actions)
@@ -183,7 +187,8 @@ class DQN(BaseLearner):
 
     def act(self, batch: Batch, explore: bool = True) -> np.ndarray:
         with torch.no_grad():
-            q = self.online(torch.from_numpy(np.ascontiguousarray(batch.obs.transpose(1, 0, 2))))
+            obs = torch.from_numpy(np.ascontiguousarray(batch.obs.transpose(1, 0, 2)))
+            q = self._q(self.online, obs)
         q = q.numpy().transpose(1, 0, 2)  # (B, N, A)
         greedy = np.where(batch.masks, q, -np.inf).argmax(axis=-1)
         if not explore:
@@ -208,13 +213,20 @@ class DQN(BaseLearner):
                 self.target.load_state_dict(self.online.state_dict())
         return p.gradient_steps
 
+    def _q(self, net: StackedMLP, obs: torch.Tensor) -> torch.Tensor:
+        """(N, B, A) action values of agent-major observations (N, B, D)."""
+        if not self.params.shared:
+            return net(obs)
+        n, b, d = obs.shape
+        return net(obs.reshape(1, n * b, d)).reshape(n, b, -1)
+
     def _gradient_step(self, b: dict[str, torch.Tensor]) -> None:
-        q = self.online(b["obs"]).gather(2, b["actions"].unsqueeze(2)).squeeze(2)  # (N, batch)
+        q = self._q(self.online, b["obs"]).gather(2, b["actions"].unsqueeze(2)).squeeze(2)
         with torch.no_grad():
             chooser = self.online if self.params.double_q else self.target
-            scores = chooser(b["next_obs"]).masked_fill(~b["next_masks"], -torch.inf)
+            scores = self._q(chooser, b["next_obs"]).masked_fill(~b["next_masks"], -torch.inf)
             best = scores.argmax(dim=2, keepdim=True)
-            v_next = self.target(b["next_obs"]).gather(2, best).squeeze(2)
+            v_next = self._q(self.target, b["next_obs"]).gather(2, best).squeeze(2)
             y = b["rewards"] + self.params.gamma * (1.0 - b["terminated"]) * v_next
         # sum over agents of each agent's mean loss: gradients stay per agent
         loss = nn.functional.smooth_l1_loss(q, y, reduction="none").mean(dim=1).sum()

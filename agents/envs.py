@@ -76,7 +76,18 @@ def env_info(env_id: str, env: Any) -> EnvInfo:
         n_actions=int(act_spaces[0].n), obs_low=first.low.reshape(-1).astype(np.float64),
         obs_high=first.high.reshape(-1).astype(np.float64),
         obs_layout=dict(layout) if layout is not None else None,
+        cooperative=_cooperative(unwrapped),
     )  # fmt: skip
+
+
+def _cooperative(env: Any) -> bool | None:
+    """Whether every agent gets the team reward: the env's ``cooperative`` flag (the matrix
+    game), else the market config's ``reward_lambda == 0``; None when the env says neither."""
+    flag = getattr(env, "cooperative", None)
+    if flag is not None:
+        return bool(flag)
+    reward_lambda = getattr(getattr(env, "config", None), "reward_lambda", None)
+    return None if reward_lambda is None else reward_lambda == 0
 
 
 def _box(space: gymnasium.Space, agent: str) -> gymnasium.spaces.Box:

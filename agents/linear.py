@@ -67,6 +67,9 @@ class LinearMAQLParams(LinearIQLParams):
     ignored on envs without the board)."""
     log_messages: int = 64
     """How many of the latest messages ``message_log`` keeps (0: none)."""
+    maximise_team_reward: bool = False
+    """MAQ-L maximises the agents' summed reward; on an env whose agents are paid differently
+    (reward_lambda > 0, own payoffs) it is refused unless this is true (a team reference)."""
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -9,6 +9,7 @@ handle, naming the capability.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -43,26 +44,35 @@ class Capabilities:
     """Needs ``env.unwrapped.oracle_action_values()`` at every step."""
     needs_obs_layout: bool = False
     """Reads named parts of the observation (``env.unwrapped.obs_layout``)."""
-    discrete_obs_only: bool = False
-    """Learns a table over a finite state: a state abstraction built from ``obs_layout``."""
     needs_messages: bool = False
-    """Agents exchange messages to choose the joint action (a coordination graph)."""
+    """Agents exchange messages to choose the joint action (a coordination graph); the loop
+    records the learner's ``messages`` count."""
     shares_gradients: bool = False
     """Agents' gradients are averaged across replicas (distributed training)."""
     supports_competitive: bool = True
-    """Each agent optimises its own reward; False: maximises the agents' summed reward."""
+    """Each agent optimises its own reward; False: maximises the agents' summed reward, so
+    :func:`make_learner` refuses envs whose agents are paid differently unless the learner's
+    ``maximise_team_reward`` parameter says to run it there as a team-reward reference."""
     vectorised: bool = True
-    """Accepts a batch of B > 1 worlds (the vector env)."""
+    """Accepts a batch of B > 1 worlds (the vector env); the loop refuses ``num_envs`` > 1."""
 
 
 @dataclass(frozen=True)
 class LearnerSpec:
     name: str
     factory: Callable[[EnvInfo, Any, np.random.Generator], Learner]
-    params: Any
-    """Default hyper-parameters (a frozen dataclass instance)."""
+    default_params: Any
+    """Default hyper-parameters: a frozen dataclass instance, or a zero-argument function
+    returning one (deep learners: their parameters live next to torch code, imported late)."""
     capabilities: Capabilities
     description: str
+
+    @property
+    def params(self) -> Any:
+        """The default hyper-parameters (a frozen dataclass instance)."""
+        if dataclasses.is_dataclass(self.default_params):
+            return self.default_params
+        return self.default_params()
 
 
 def _dqn(info: EnvInfo, params: Any, rng: np.random.Generator) -> Learner:
@@ -71,10 +81,24 @@ def _dqn(info: EnvInfo, params: Any, rng: np.random.Generator) -> Learner:
     return DQN(info, params, rng)
 
 
+@functools.cache
 def _dqn_params() -> Any:
     from agents.dqn import DQNParams
 
     return DQNParams()
+
+
+def _maql_deep(info: EnvInfo, params: Any, rng: np.random.Generator) -> Learner:
+    from agents.maql_deep import MAQLDeep
+
+    return MAQLDeep(info, params, rng)
+
+
+@functools.cache
+def _maql_deep_params() -> Any:
+    from agents.maql_deep import MAQLDeepParams
+
+    return MAQLDeepParams()
 
 
 def _dmarl(info: EnvInfo, params: Any, rng: np.random.Generator) -> Learner:
@@ -83,13 +107,14 @@ def _dmarl(info: EnvInfo, params: Any, rng: np.random.Generator) -> Learner:
     return DMARL(info, params, rng)
 
 
+@functools.cache
 def _dmarl_params() -> Any:
     from agents.dmarl import DMARLParams
 
     return DMARLParams()
 
 
-_TABULAR = Capabilities(trainable=True, needs_obs_layout=True, discrete_obs_only=True)
+_TABULAR = Capabilities(trainable=True, needs_obs_layout=True)
 _LINEAR = Capabilities(trainable=True, needs_obs_layout=True)
 LEARNERS: dict[str, LearnerSpec] = {}
 
@@ -114,7 +139,7 @@ for _spec in (
                 "Independent tabular Q-learning on a coarse state abstraction."),
     LearnerSpec("iql-sarsa", TabularIQL, IQLParams(target="sarsa"), _TABULAR,
                 "Independent tabular learning with the on-policy expected-SARSA target."),
-    LearnerSpec("dqn", _dqn, _dqn_params(), Capabilities(trainable=True),
+    LearnerSpec("dqn", _dqn, _dqn_params, Capabilities(trainable=True),
                 "Independent DQN per agent (replay, target network, double Q)."),
     LearnerSpec("maql", MAQL, MAQLParams(),
                 dataclasses.replace(_TABULAR, needs_messages=True, supports_competitive=False),
@@ -124,7 +149,10 @@ for _spec in (
     LearnerSpec("maql-linear", LinearMAQL, LinearMAQLParams(),
                 dataclasses.replace(_LINEAR, needs_messages=True, supports_competitive=False),
                 "MAQ-L with linear local and pair terms (same-item pair feature), max-plus."),
-    LearnerSpec("dmarl", _dmarl, _dmarl_params(),
+    LearnerSpec("maql-deep", _maql_deep, _maql_deep_params,
+                Capabilities(trainable=True, needs_messages=True, supports_competitive=False),
+                "Deep coordination graph: shared utility and pair payoff networks, max-plus."),
+    LearnerSpec("dmarl", _dmarl, _dmarl_params,
                 Capabilities(trainable=True, shares_gradients=True),
                 "Actor-critic (A2C) per agent; gradients shared across torch.distributed nodes."),
     LearnerSpec("greedy-dedup", DedupGreedyLearner, DedupParams(),
@@ -175,9 +203,25 @@ def make_learner(
             f"learner {name!r} has capability needs_obs_layout (it reads named parts of the "
             f"observation) but env {info.env_id!r} exposes no obs_layout"
         )
+    check_reward_structure(name, params, info.env_id, info.cooperative)
     learner = spec.factory(info, params, rng)
     learner.name = name  # e.g. "iql-sarsa" is a TabularIQL; checkpoints carry the name
     return learner
+
+
+def check_reward_structure(name: str, params: Any, env_id: str, cooperative: bool | None) -> None:
+    """A team-reward maximiser on an env whose agents are paid differently (``cooperative``
+    False): LearnerError unless its ``maximise_team_reward`` parameter accepts that it ignores
+    each agent's own reward. The harness calls this before a run writes anything."""
+    if get_spec(name).capabilities.supports_competitive or cooperative is not False:
+        return
+    if not getattr(params, "maximise_team_reward", False):
+        raise LearnerError(
+            f"learner {name!r} has supports_competitive=False (it maximises the agents' summed "
+            f"reward), but env {env_id!r} pays agents differently (reward_lambda > 0 or "
+            f"own payoffs); set its parameter maximise_team_reward=true to run it there "
+            f"anyway as a team-reward reference"
+        )
 
 
 def load_learner(path: str, info: EnvInfo, rng: np.random.Generator | None = None) -> Learner:

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from agents import registry
-from agents.base import Batch, Learner, Transition, is_trainable
+from agents.base import Batch, Learner, LearnerError, Transition
 from agents.envs import (
     check_rewards,
     env_info,
@@ -38,7 +38,9 @@ from agents.envs import (
     oracle_values,
     split_obs,
 )
+from agents.fast_eval import evaluate_vector
 from agents.params import ParamError
+from marec_env.vector import VectorMarketEnv
 
 PER_AGENT_KEYS = ("own_reward", "clicks", "slot_share", "revenue", "payment")
 NOT_METRICS = ("backbone_id", "final_observation")
@@ -56,6 +58,10 @@ class TrainConfig:
     eval_episodes: int = 5
     seed: int = 0
     num_envs: int = 1
+    eval_vector: bool = False
+    """Evaluate market presets on one vector env of ``eval_episodes`` worlds stepped together
+    (:mod:`agents.fast_eval`: episodes equal in distribution to the ParallelEnv path, not
+    sample for sample); False plays ParallelEnv episodes one per seed (the reference)."""
 
     def __post_init__(self) -> None:
         for name, low in (("steps", 1), ("eval_interval", 1), ("eval_episodes", 1),
@@ -100,14 +106,16 @@ def train(
     should_stop: Callable[[], bool] | None = None,
 ) -> TrainResult:
     env_seed, eval_seed, learner_seed = np.random.SeedSequence(cfg.seed).spawn(3)
-    env = open_env(cfg.env_id, dict(cfg.env_overrides), cfg.num_envs)
-    eval_env = make_parallel_env(cfg.env_id, dict(cfg.env_overrides))
     spec = registry.get_spec(cfg.learner)
+    if cfg.num_envs > 1 and not spec.capabilities.vectorised:
+        raise LearnerError(f"learner {cfg.learner!r} is not vectorised: run it with num_envs=1")
+    env = open_env(cfg.env_id, dict(cfg.env_overrides), cfg.num_envs)
+    eval_env = _eval_env(cfg)
     learner = registry.make_learner(cfg.learner, env.info, dict(cfg.learner_params),
                                     np.random.default_rng(learner_seed))  # fmt: skip
     eval_seeds = [int(s) for s in eval_seed.generate_state(cfg.eval_episodes)]
     reads_oracle = spec.capabilities.reads_oracle
-    trainable = is_trainable(learner)
+    trainable = spec.capabilities.trainable
     records: list[EvalRecord] = []
     start, step, updates, stopped, eval_seconds = time.perf_counter(), 0, 0, False, 0.0
     next_eval = cfg.eval_interval
@@ -135,8 +143,9 @@ def train(
     finally:
         env.close()
         eval_env.close()
+    messages = learner.messages if spec.capabilities.needs_messages else 0
     return TrainResult(cfg, records, learner, step, time.perf_counter() - start, updates,
-                       getattr(learner, "messages", 0), stopped, eval_seconds)  # fmt: skip
+                       messages, stopped, eval_seconds)  # fmt: skip
 
 
 def train_step(env: Any, learner: Any, batch: Batch) -> tuple[Batch, np.ndarray, int]:
@@ -151,10 +160,22 @@ def train_step(env: Any, learner: Any, batch: Batch) -> tuple[Batch, np.ndarray,
     return out.batch, actions, int(learner.update())
 
 
+def _eval_env(cfg: TrainConfig) -> Any:
+    """The evaluation env: a vector env of ``eval_episodes`` worlds (``eval_vector`` on a
+    market preset) or one ParallelEnv."""
+    import marec_env
+
+    if cfg.eval_vector and ":" not in cfg.env_id and marec_env.get_spec(cfg.env_id).market:
+        return marec_env.vector_env(cfg.env_id, num_envs=cfg.eval_episodes,
+                                    **dict(cfg.env_overrides))  # fmt: skip
+    return make_parallel_env(cfg.env_id, dict(cfg.env_overrides))
+
+
 def _evaluate_record(eval_env: Any, learner: Any, seeds: list[int], reads_oracle: bool,
                      step: int, wall: float, updates: int) -> EvalRecord:  # fmt: skip
     messages_before = getattr(learner, "messages", 0)
-    returns, team, metrics, decisions = evaluate(eval_env, learner, seeds, reads_oracle)
+    play = evaluate_vector if isinstance(eval_env, VectorMarketEnv) else evaluate
+    returns, team, metrics, decisions = play(eval_env, learner, seeds, reads_oracle)
     messages_eval = getattr(learner, "messages", 0) - messages_before
     if hasattr(learner, "messages"):
         learner.messages = messages_before  # the record counts training messages only

@@ -7,21 +7,30 @@ overwritten); 130 interrupted by Ctrl-C (finished evaluations, summary and plots
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+from agents.base import LearnerError
+from agents.params import ParamError
 from benchmarks import overrides, registries, results, runner, summary
 from benchmarks import scenario as scen
 from benchmarks import tensorboard as tb
 from benchmarks.results import ResultsDir, ResultsDirError
 from benchmarks.scenario import Scenario, ScenarioError
+from marec_env.config import ConfigError
 
 DEFAULT_SCENARIO = scen.SCENARIO_DIR / "default.yaml"
 EXIT_USAGE, EXIT_INTERRUPTED = 2, 130
+
+
+def missing_dependency(exc: ModuleNotFoundError) -> str:
+    """One line naming the missing package and how to install the optional extras."""
+    name = (exc.name or str(exc)).split(".")[0]
+    return (f"{name} is not installed: it is an optional dependency of this command; "
+            'install the extras with `pip install -e ".[dev]"`')  # fmt: skip
 
 
 class UsageError(Exception):
@@ -233,13 +242,11 @@ def cmd_list(args: argparse.Namespace) -> int:
             print(f"  {path.stem:<18} {s.env_id:<26} {first}")
         except ScenarioError as exc:
             print(f"  {path.stem:<18} INVALID: {exc}")
-    ids, from_env = registries.env_ids()
-    print("\nEnv ids" + ("" if from_env else " (from docs/CONTRACTS.md: marec_env not importable)"))
-    for env_id in ids:
+    print("\nEnv ids")
+    for env_id in registries.env_ids():
         print(f"  {env_id}")
-    names, from_reg = registries.learner_names()
-    print("\nLearners" + ("" if from_reg else " (from docs/CONTRACTS.md: agents not importable)"))
-    for name in names:
+    print("\nLearners")
+    for name in registries.learner_names():
         print(f"  {name:<12} {registries.learner_description(name)}".rstrip())
     return 0
 
@@ -258,20 +265,9 @@ def cmd_throughput(argv: list[str]) -> int:
 COMMANDS = {"run": cmd_run, "train": cmd_train, "plot": cmd_plot, "list": cmd_list}
 
 
-def _bad_input_types() -> tuple[type[BaseException], ...]:
-    """Exceptions that mean bad input, including the env's and the learners' own
-    config errors (raised when a run builds its env or learner)."""
-    types: list[type[BaseException]] = [UsageError, ScenarioError, ResultsDirError]
-    for module, name in (
-        ("marec_env.config", "ConfigError"),
-        ("agents.params", "ParamError"),
-        ("agents.base", "LearnerError"),  # a learner that cannot handle the scenario's env
-    ):
-        try:
-            types.append(getattr(importlib.import_module(module), name))
-        except (ImportError, AttributeError):
-            continue
-    return tuple(types)
+# Bad input, including the env's and the learners' own config errors (raised when a run
+# builds its env or learner; LearnerError: a learner that cannot handle the scenario's env).
+BAD_INPUT = (UsageError, ScenarioError, ResultsDirError, ConfigError, ParamError, LearnerError)
 
 
 def _dispatch(argv: list[str]) -> int:
@@ -294,11 +290,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         return _dispatch(argv)
-    except _bad_input_types() as exc:
+    except BAD_INPUT as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except runner.TrainerUnavailable as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except ModuleNotFoundError as exc:  # an optional dependency (tensorboard, mpe2, ...)
+        print(f"error: {missing_dependency(exc)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:  # outside training (e.g. while plotting)
         print("interrupted", file=sys.stderr)

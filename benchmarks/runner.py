@@ -94,19 +94,10 @@ class Outcome:
     units_total: int
 
 
-class TrainerUnavailable(RuntimeError):
-    """agents.train cannot be imported."""
-
-
 def load_trainer() -> tuple[TrainFn, ConfigFactory]:
-    """``agents.train.train`` and ``TrainConfig``, or TrainerUnavailable saying why not."""
-    try:
-        from agents.train import TrainConfig, train
-    except ImportError as exc:
-        raise TrainerUnavailable(
-            f"the learners are not importable (agents.train: {exc}); run from a checkout "
-            "with agents/ and its dependencies installed"
-        ) from exc
+    """``agents.train.train`` and ``TrainConfig`` (imported late: they bring the envs in)."""
+    from agents.train import TrainConfig, train
+
     return train, TrainConfig
 
 

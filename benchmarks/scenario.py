@@ -171,7 +171,7 @@ def _learner(i: int, raw: Any) -> LearnerEntry:
     _check_type(f"{where}.params", params, (dict,))
     label = raw.get("label") or raw["name"]
     _check_type(f"{where}.label", label, (str,))
-    known, _ = registries.learner_names()
+    known = registries.learner_names()
     if raw["name"] not in known:
         raise ScenarioError(unknown_key_error(f"{where}.name", raw["name"], known, "learner"))
     _check_params(where, raw["name"], params)
@@ -199,7 +199,7 @@ def _seeds(raw: Any) -> tuple[int, ...]:
 
 
 def _env(env_id: str, overrides: dict[str, Any], num_envs: int = 1) -> None:
-    known, _ = registries.env_ids()
+    known = registries.env_ids()
     if env_id not in known:
         raise ScenarioError(unknown_key_error("env_id", env_id, known, "env"))
     for key in overrides:
@@ -254,6 +254,12 @@ def from_dict(raw: Any, default_name: str = "scenario") -> Scenario:
         raise ScenarioError(f"learners: duplicate labels {labels}; add a distinct 'label'")
     num_envs = _positive("num_envs", values["num_envs"])
     _env(values["env_id"], values["env_overrides"], num_envs)
+    for i, entry in enumerate(learners):
+        try:
+            registries.check_learner_fits_env(entry.name, entry.params, values["env_id"],
+                                              values["env_overrides"])  # fmt: skip
+        except ValueError as exc:
+            raise ScenarioError(f"learners[{i}] ({entry.label}): {exc}") from None
     return Scenario(
         name=values["name"],
         description=values["description"].strip(),

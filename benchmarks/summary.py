@@ -99,7 +99,7 @@ def paired_table(
 def references(meta: dict[str, Any] | None) -> list[str]:
     """Labels of evaluation-only learners (the oracle): regret references, not learners."""
     entries = (meta or {}).get("config", {}).get("learners", [])
-    reg = (registries.learner_registry() or {}) if entries else {}  # imports torch: only if needed
+    reg = registries.learner_registry() if entries else {}
     out = []
     for entry in entries:
         caps = getattr(reg.get(entry.get("name")), "capabilities", None)

@@ -12,7 +12,7 @@ import dataclasses
 import difflib
 import itertools
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from marec_env import config_checks
@@ -128,8 +128,6 @@ class MarketConfig:
     num_threads: int = 1
     """BLAS/OpenMP and torch threads the env uses inside reset and step (restored afterwards);
     0 leaves the process settings alone. Not part of the dynamics: results are the same."""
-    extra: tuple[tuple[str, Any], ...] = field(default=())
-    """Scenario-specific settings (read by special presets such as the matrix game)."""
     # ------------------------------------------------------------------ markets v1
     # Every field below defaults to the v0 behaviour; the ``-v1`` presets switch them on.
     public_features: bool = False
@@ -253,8 +251,6 @@ def _validate(cfg: MarketConfig) -> None:
             "there are candidates"
         )
     _validate_v1(cfg)
-    if not isinstance(cfg.extra, tuple):
-        raise ConfigError(f"extra must be a tuple of (key, value) pairs, got {cfg.extra!r}")
     config_checks.check_memory(cfg)  # before anything of that size is allocated
 
 
@@ -295,8 +291,6 @@ def _coerce(name: str, value: Any, current: Any) -> Any:
     """Accept lists for tuple fields (YAML gives lists); everything else is checked later."""
     if name == "backbones" and isinstance(value, list):
         return tuple(value)
-    if name == "extra" and isinstance(value, dict):
-        return tuple(sorted(value.items()))
     if isinstance(current, float) and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     return value

@@ -199,3 +199,18 @@ def test_ctrl_c_keeps_what_finished(tmp_path: Path) -> None:
     assert results.read_rows(out), "finished evaluations are kept"
     assert results.read_meta(out)["status"] == "interrupted"
     assert (out / "summary.md").exists() and _pngs(out)
+
+
+def test_missing_optional_dependency_is_one_clear_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def needs_tensorboard(argv: list[str]) -> int:
+        raise ModuleNotFoundError(
+            "No module named 'tensorboard.summary'", name="tensorboard.summary"
+        )
+
+    monkeypatch.setattr(cli, "_dispatch", needs_tensorboard)
+    assert cli.main(["list"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: tensorboard is not installed")
+    assert 'pip install -e ".[dev]"' in err[0]

@@ -39,15 +39,16 @@ def test_every_scenario_loads(path: Path) -> None:
     assert s.name == path.stem
     assert s.description
     assert set(s.env_overrides) <= set(FIELD_NAMES)
-    known_learners, _ = registries.learner_names()
+    known_learners = registries.learner_names()
     assert all(e.name in known_learners for e in s.learners)
     assert s.eval_interval <= s.steps
 
 
-def test_fallback_names_match_the_registries() -> None:
-    # used only when agents/marec_env cannot be imported; they must not drift from the real lists
-    assert tuple(LEARNERS) == registries.FALLBACK_LEARNERS
-    assert tuple(marec_env.list_envs()) == registries.FALLBACK_ENV_IDS
+def test_harness_names_are_the_registries() -> None:
+    # the harness keeps no copies: it names exactly what the two registries hold
+    assert registries.learner_names() == tuple(LEARNERS)
+    assert registries.env_ids() == tuple(marec_env.list_envs())
+    assert registries.learner_param_defaults("no-such-learner") is None
 
 
 def test_default_scenario_contents() -> None:
@@ -203,10 +204,23 @@ def test_flags_scale_eval_interval_and_pick_learners() -> None:
 
 
 def test_set_learner_default_param_not_in_file() -> None:
-    if not registries.learner_param_defaults("iql"):
-        pytest.skip("agents.registry not importable: learner defaults unknown")
     raw = dict(BASE, learners=["iql"])
     out = overrides.apply_set(raw, "learners.iql.params.gamma=0.5")
     assert scen.from_dict(out).learners[0].params == {"gamma": 0.5}
     with pytest.raises(ScenarioError, match="gamma: expected number, got 'high'"):
         overrides.apply_set(raw, "learners.iql.params.gamma=high")
+
+
+def test_team_reward_learner_on_a_competitive_env_is_refused_before_running() -> None:
+    raw = dict(BASE, env_id="marec/compete-auction-v0", learners=[{"name": "maql"}])
+    with pytest.raises(ScenarioError, match=r"learners\[0\] \(maql\).*maximise_team_reward"):
+        scen.from_dict(raw)
+    raw["learners"] = [{"name": "maql", "params": {"maximise_team_reward": True}}]
+    assert scen.from_dict(raw).learners[0].params == {"maximise_team_reward": True}
+    game = dict(BASE, env_id="marec/matrix-game-v0", env_overrides={"mode": "competitive"},
+                learners=[{"name": "maql-deep"}])  # fmt: skip
+    with pytest.raises(ScenarioError, match="supports_competitive=False"):
+        scen.from_dict(game)
+    for name in ("mixed", "cold-start", "filter-bubble"):  # maql there on purpose, and says so
+        entry = next(e for e in scen.load(name).learners if e.name == "maql")
+        assert entry.params == {"maximise_team_reward": True}

@@ -119,3 +119,73 @@ def test_bad_input_names_the_field() -> None:
     env.step({"recommender_0": 0, "recommender_1": 0})  # still usable after the errors
     with pytest.raises(MatrixGameError, match="reset"):
         env.step({"recommender_0": 0, "recommender_1": 0})
+
+
+# ---------------------------------------------------------------- any payoff tensor
+THREE_AGENT_PAIR = np.array([[11.0, -30.0, 0.0], [-30.0, 7.0, 6.0], [0.0, 6.0, 5.0]])
+
+
+def three_agent_game() -> dict:
+    """Three agents, three actions, team = Σ over the three pairs of a symmetric climbing
+    table: optimum (0, 0, 0) = 33; against uniform partners action 2 looks best (row means
+    -6.3, -5.7, 3.7), so independent learners settle near (2, 2, 2) = 15."""
+    team = np.zeros((3, 3, 3))
+    for a in np.ndindex(team.shape):
+        p = THREE_AGENT_PAIR
+        team[a] = p[a[0], a[1]] + p[a[0], a[2]] + p[a[1], a[2]]
+    return {"payoffs": (np.stack([team] * 3) / 3).tolist(), "team": team.tolist()}
+
+
+GENERAL_SUM = {  # agent 0 has 2 actions, agent 1 has 3; unique pure equilibrium (1, 1)
+    "payoffs": [[[3.0, 0.0, 1.0], [5.0, 1.0, 2.0]], [[3.0, 5.0, 0.0], [0.0, 1.0, -1.0]]],
+    "mode": "competitive",
+}
+
+
+def test_a_payoff_tensor_gives_the_same_env_as_the_named_game() -> None:
+    named = MatrixGameEnv()
+    g = named.game
+    custom = MatrixGameEnv(payoffs=g.own.tolist(), team=g.team.tolist())
+    assert custom.obs_layout == named.obs_layout and custom.obs_dim == named.obs_dim
+    for joint in np.ndindex(g.team.shape):
+        rewards = []
+        for env in (named, custom):
+            env.reset(seed=0)
+            rewards.append(env.step(dict(zip(env.possible_agents, joint)))[1])
+        assert rewards[0] == rewards[1], joint
+    assert custom.reference_joint_action() == named.reference_joint_action() == (1, 2)
+    parallel_api_test(MatrixGameEnv(**three_agent_game()), num_cycles=20)
+    parallel_api_test(MatrixGameEnv(**GENERAL_SUM, observation="dict"), num_cycles=20)
+
+
+def test_n_agent_game_optimum_equilibria_masks_and_oracle() -> None:
+    env = MatrixGameEnv(**three_agent_game())
+    assert env.possible_agents == ["recommender_0", "recommender_1", "recommender_2"]
+    assert env.reference_joint_action() == (0, 0, 0) and env.game.team.max() == 33
+    assert (0, 0, 0) in _pure_nash(np.stack([env.game.team] * 3))
+    oracle = env.oracle_action_values()
+    assert [int(np.argmax(v)) for v in oracle.values()] == [0, 0, 0]
+    uneven = MatrixGameEnv(**GENERAL_SUM)
+    assert uneven.action_masks()["recommender_0"].tolist() == [1, 1, 0]  # 2 of 3 actions
+    assert _pure_nash(uneven.game.own) == [(1, 1)] and not uneven.cooperative
+    assert uneven.reference_joint_action() == (1, 1)
+    assert uneven.oracle_action_values()["recommender_0"][2] == -np.inf
+    uneven.reset(seed=0)
+    with pytest.raises(MatrixGameError, match="masked: that agent has 2 actions"):
+        uneven.step({"recommender_0": 2, "recommender_1": 0})
+
+
+@pytest.mark.parametrize(
+    ("overrides", "match"),
+    [
+        ({"payoffs": [[1.0, 2.0], [3.0, 4.0]]}, r"shape \(N, A_0"),
+        ({"payoffs": [[[1.0]], [[2.0]]], "team": [1.0, 2.0]}, "team must have shape"),
+        ({"payoffs": [[["x"]], [["y"]]]}, "numeric"),
+        ({"payoffs": [[[np.nan]], [[1.0]]]}, "finite"),
+        ({"team": [[1.0]]}, "without payoffs"),
+        ({"payoffs": [[[1.0]], [[1.0]]], "game": "climbing"}, "not both"),
+    ],
+)
+def test_bad_payoffs_name_the_field(overrides: dict, match: str) -> None:
+    with pytest.raises(MatrixGameError, match=match):
+        MatrixGameEnv(**overrides)

@@ -87,8 +87,7 @@ def test_scores_shape_dtype_and_finite(
     assert scores.shape == (worlds.size, N_ITEMS) and scores.dtype == np.float32
     # Every item, released now or later, gets a finite cosine: the cold-start specialist.
     assert np.isfinite(scores).all()
-    low, high = backbone.score_bounds()
-    assert scores.min() >= low - 1e-5 and scores.max() <= high + 1e-5
+    assert np.abs(scores).max() <= 1.0 + 1e-5  # cosine similarities
     assert backbone.scores(worlds[:0], users[:0]).shape == (0, N_ITEMS)
 
 

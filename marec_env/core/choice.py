@@ -50,8 +50,3 @@ def sample_choice(probabilities: np.ndarray, uniforms: np.ndarray) -> np.ndarray
     cdf = np.cumsum(probabilities, axis=1)
     cdf[:, -1] = 1.0  # float drift must not push a draw past the last option
     return (uniforms[:, None] >= cdf).sum(axis=1)
-
-
-def inclusive_value(probabilities_logits_free: np.ndarray) -> np.ndarray:
-    """Expected consumer surplus over leaving: −log P(no click) (exact for MNL)."""
-    return -np.log(np.maximum(probabilities_logits_free[:, -1], 1e-12))

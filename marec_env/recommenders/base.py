@@ -104,10 +104,6 @@ class Backbone(ABC):
         while any key refers to it."""
         raise NotImplementedError(f"{type(self).__name__} shares no scores")
 
-    def score_bounds(self) -> tuple[float, float]:
-        """Finite range the scores are clipped to in observations."""
-        return (-1.0, 1.0)
-
 
 def exact_product(left: np.ndarray, right: np.ndarray) -> np.ndarray:
     """``left @ right`` in float64, rounded to float32.

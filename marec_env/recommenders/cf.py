@@ -96,6 +96,3 @@ class CollaborativeBackbone(Backbone):
             self.deployed[due] = self.item_factors[due]
             self.visible[due] = self.clicks[due] > 0
         return due
-
-    def score_bounds(self) -> tuple[float, float]:
-        return (-5.0, 5.0)

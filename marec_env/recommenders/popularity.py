@@ -44,6 +44,3 @@ class PopularityBackbone(Backbone):
         if due.any():
             self.deployed[due] = np.log1p(self.live_clicks[due])
         return due
-
-    def score_bounds(self) -> tuple[float, float]:
-        return (0.0, 10.0)

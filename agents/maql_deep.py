@@ -1,0 +1,242 @@
+"""Deep MAQ-L: a deep coordination graph (Böhmer, Kurin & Whiteson, ICML 2020) with max-plus.
+
+The joint action value decomposes over a coordination graph G = (agents, E), as in tabular
+and linear MAQ-L, but both kinds of term are neural networks *shared by all agents and all
+edges* (parameter sharing)::
+
+    Q(s, a) = Σ_i f(o_i)[a_i] + Σ_(i,j)∈E f_ij(a_i, a_j)
+    f_ij(a_i, a_j) = ½ (g(o_i, o_j)[a_i, a_j] + g(o_j, o_i)[a_j, a_i])
+
+f (the utility network) maps one agent's observation to A values; g (the payoff network)
+maps a pair of observations to an A × A table, symmetrised so that f_ij does not depend on
+which end of the edge is called i. Acting is max-plus on G (:func:`agents.maxplus.max_plus`,
+every message counted in ``messages`` and kept in ``message_log`` like the other MAQ-L
+variants); exploration is ε-greedy over the joint action of each connected component.
+
+Learning is agent-wise, as in sparse cooperative Q-learning (Kok & Vlassis 2006): agent k's
+share of Q is Q_k = f(o_k)[a_k] + ½ Σ_(k,j)∈E f_kj(a_k, a_j), and its TD error uses its own
+reward and the joint greedy action a* at s' (max-plus on the online networks, double Q)::
+
+    y_k = r_k + γ (1 − terminated) Q_k^target(s', a*)
+
+Huber loss summed over agents, Adam on both networks, one gradient-norm clip, a hard target
+copy every ``target_update_interval`` steps; replay, schedule and seeding are DQN's
+(:mod:`agents.dqn`). With ``graph="none"`` there is no pair term and Q_k = f(o_k)[a_k]: the
+learner is DQN-IQL with one network shared by all agents (``dqn`` with ``shared=True``) step
+for step. It maximises the team's reward: on envs that pay agents differently it is refused
+unless ``maximise_team_reward`` (capability supports_competitive=False).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from agents import checkpoint
+from agents.base import (
+    BaseLearner,
+    Batch,
+    EnvInfo,
+    Transition,
+    check_transition,
+    epsilon_greedy,
+    linear_schedule,
+)
+from agents.dqn import DQNParams, Replay, StackedMLP, _check_optimizer_state
+from agents.maxplus import GRAPHS, CoordinationGraph, Message, max_plus
+from agents.params import check
+
+
+@dataclass(frozen=True)
+class MAQLDeepParams(DQNParams):
+    """Hyper-parameters of deep MAQ-L (the utility network's are DQN's)."""
+
+    graph: str = "full"
+    """Coordination graph: ``full`` (every pair), ``ring`` (i with i+1) or ``none`` (= shared
+    DQN-IQL)."""
+    rounds: int = 3
+    """Max-plus rounds per action selection (exact after 1 round on a single edge)."""
+    normalise: bool = True
+    """Subtract each message's mean (keeps messages bounded on graphs with cycles)."""
+    pair_hidden: tuple[int, ...] = (64,)
+    """Hidden layer widths of the payoff network g(o_i, o_j)."""
+    log_messages: int = 64
+    """How many of the latest messages ``message_log`` keeps (0: none)."""
+    maximise_team_reward: bool = False
+    """MAQ-L maximises the agents' summed reward; on an env whose agents are paid differently
+    (reward_lambda > 0, own payoffs) it is refused unless this is true (a team reference)."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        who = "maql-deep"
+        check(self.graph in GRAPHS, who, "graph", self.graph, str(list(GRAPHS)))
+        check(self.rounds >= 1, who, "rounds", self.rounds, "an int >= 1")
+        check(all(h >= 1 for h in self.pair_hidden), who, "pair_hidden", self.pair_hidden,
+              "a tuple of positive ints")  # fmt: skip
+        check(self.log_messages >= 0, who, "log_messages", self.log_messages, ">= 0")
+
+
+class CoordinationNet(nn.Module):
+    """Utility network f and payoff network g, each one MLP shared by all agents / edges."""
+
+    def __init__(self, info: EnvInfo, params: MAQLDeepParams, gen: torch.Generator) -> None:
+        super().__init__()
+        a, d = info.n_actions, info.obs_dim
+        self.n_actions = a
+        self.utility = StackedMLP(1, [d, *params.hidden, a], gen)
+        self.payoff = StackedMLP(1, [2 * d, *params.pair_hidden, a * a], gen)
+
+    def local(self, obs: torch.Tensor) -> torch.Tensor:
+        """(N, B, A) f(o_i) of agent-major observations (N, B, D)."""
+        n, b, d = obs.shape
+        return self.utility(obs.reshape(1, n * b, d)).reshape(n, b, -1)
+
+    def pairs(self, obs: torch.Tensor, edges: list[tuple[int, int]]) -> torch.Tensor:
+        """(E, B, A, A) symmetrised f_ij(a_i, a_j) of every edge (i, j)."""
+        if not edges:
+            return obs.new_zeros((0, obs.shape[1], self.n_actions, self.n_actions))
+        i, j = (torch.tensor(side) for side in zip(*edges))
+        forward = torch.cat([obs[i], obs[j]], dim=-1)  # (E, B, 2D)
+        backward = torch.cat([obs[j], obs[i]], dim=-1)
+        e, b, two_d = forward.shape
+        both = self.payoff(torch.cat([forward, backward]).reshape(1, 2 * e * b, two_d))
+        both = both.reshape(2, e, b, self.n_actions, self.n_actions)
+        return 0.5 * (both[0] + both[1].transpose(-1, -2))
+
+
+class MAQLDeep(BaseLearner):
+    """Deep coordination graph with max-plus; see the module docstring."""
+
+    name = "maql-deep"
+    version = 1
+
+    def __init__(self, info: EnvInfo, params: MAQLDeepParams, rng: np.random.Generator) -> None:
+        super().__init__(info, params, rng)
+        if params.torch_threads:
+            torch.set_num_threads(params.torch_threads)
+        self.torch_rng = torch.Generator().manual_seed(int(rng.integers(2**62)))
+        self.online = CoordinationNet(info, params, self.torch_rng)
+        self.target = copy.deepcopy(self.online)
+        self.optimizer = torch.optim.Adam(self.online.parameters(), lr=params.lr)
+        self.replay = Replay(params.buffer_size, self.n_agents, info.obs_dim, info.n_actions)
+        self.graph = CoordinationGraph(self.n_agents, params.graph)
+        self.edges = self.graph.edges
+        self.floats = 0
+        self.message_log: deque[Message] = deque(maxlen=params.log_messages)
+        self._calls = 0
+
+    @property
+    def epsilon(self) -> float:
+        p = self.params
+        return linear_schedule(p.epsilon_start, p.epsilon_end, p.epsilon_decay_steps,
+                               self.steps_seen)  # fmt: skip
+
+    # -- acting: max-plus on the graph -----------------------------------------------------
+    def _joint_greedy(self, net: CoordinationNet, obs: torch.Tensor, masks: np.ndarray):
+        """Max-plus on (B, N, A) utilities and (B, A, A) payoffs: the result and its messages."""
+        with torch.no_grad():
+            local = net.local(obs).numpy().transpose(1, 0, 2).astype(np.float64)
+            pair = list(net.pairs(obs, self.edges).numpy().astype(np.float64))
+        return max_plus(local, pair, self.graph, masks, self.params.rounds, self.params.normalise)
+
+    def act(self, batch: Batch, explore: bool = True) -> np.ndarray:
+        obs = torch.from_numpy(np.ascontiguousarray(batch.obs.transpose(1, 0, 2)))
+        result = self._joint_greedy(self.online, obs, batch.masks)
+        worlds = batch.masks.shape[0]
+        self.messages += len(result.messages) * worlds
+        self.floats += len(result.messages) * worlds * self.info.n_actions
+        self.message_log.extend(result.messages)
+        if not explore:
+            return result.actions
+        return epsilon_greedy(result.actions, batch.masks, self.epsilon,
+                              self.graph.components, self.rng)  # fmt: skip
+
+    # -- learning: agent-wise TD on Q_k ----------------------------------------------------
+    def observe(self, transition: Transition) -> None:
+        check_transition(transition, self.name)
+        self.replay.add(transition)
+        self.steps_seen += len(transition.rewards)
+
+    def update(self) -> int:
+        self._calls += 1
+        p = self.params
+        if self.steps_seen < max(p.learning_starts, 1) or self._calls % p.train_freq:
+            return 0
+        for _ in range(p.gradient_steps):
+            self._gradient_step(self.replay.sample(self.rng, p.batch_size))
+            self.updates += 1
+            if self.updates % p.target_update_interval == 0:
+                self.target.load_state_dict(self.online.state_dict())
+        return p.gradient_steps
+
+    def _agent_values(self, net: CoordinationNet, obs: torch.Tensor,
+                      actions: torch.Tensor) -> torch.Tensor:  # fmt: skip
+        """(N, B) Q_k(s, a): own utility plus half of each incident edge's payoff."""
+        value = net.local(obs).gather(2, actions.unsqueeze(2)).squeeze(2)
+        if not self.edges:
+            return value
+        pair = net.pairs(obs, self.edges)
+        rows = torch.arange(obs.shape[1])
+        shares = torch.zeros_like(value)
+        for e, (i, j) in enumerate(self.edges):
+            half = 0.5 * pair[e, rows, actions[i], actions[j]]
+            shares = shares.index_add(0, torch.tensor([i, j]), torch.stack([half, half]))
+        return value + shares
+
+    def _gradient_step(self, b: dict[str, torch.Tensor]) -> None:
+        q = self._agent_values(self.online, b["obs"], b["actions"])  # (N, batch)
+        with torch.no_grad():
+            chooser = self.online if self.params.double_q else self.target
+            masks = b["next_masks"].numpy().transpose(1, 0, 2)
+            best = self._joint_greedy(chooser, b["next_obs"], masks).actions  # (batch, N)
+            best = torch.from_numpy(np.ascontiguousarray(best.T))
+            v_next = self._agent_values(self.target, b["next_obs"], best)
+            y = b["rewards"] + self.params.gamma * (1.0 - b["terminated"]) * v_next
+        loss = nn.functional.smooth_l1_loss(q, y, reduction="none").mean(dim=1).sum()
+        self.optimizer.zero_grad()
+        loss.backward()
+        grads = [p.grad for p in self.online.parameters() if p.grad is not None]
+        norm = sum(g.pow(2).flatten(1).sum(1) for g in grads).sqrt()  # one shared network
+        scale = (self.params.max_grad_norm / (norm + 1e-6)).clamp(max=1.0)
+        for g in grads:
+            g.mul_(scale.view(-1, *([1] * (g.dim() - 1))))
+        self.optimizer.step()
+
+    # -- checkpoints -----------------------------------------------------------------------
+    def _state(self) -> dict:
+        return {**super()._state(), "calls": self._calls, "floats": self.floats}
+
+    def _set_state(self, state: dict) -> None:
+        super()._set_state(state)
+        self._calls, self.floats = int(state["calls"]), int(state["floats"])
+
+    def save(self, path: str) -> None:
+        tensors = {"online": self.online.state_dict(), "target": self.target.state_dict(),
+                   "optimizer": self.optimizer.state_dict(),
+                   "torch_rng": self.torch_rng.get_state()}  # fmt: skip
+        checkpoint.save_torch(path, self.header(), tensors)
+
+    def load(self, path: str) -> None:
+        """Restore a :meth:`save`; every tensor is tried on copies first, so a refused
+        checkpoint (CheckpointError) leaves this learner unchanged."""
+        header, tensors = checkpoint.load_torch(path)
+        self._check_header(path, header)
+        checkpoint.check_counters(path, header["state"], ("calls", "floats"))
+        try:
+            for name in ("online", "target"):
+                copy.deepcopy(getattr(self, name)).load_state_dict(tensors[name])
+            _check_optimizer_state(self.optimizer, tensors["optimizer"])
+            copy.deepcopy(self.optimizer).load_state_dict(tensors["optimizer"])
+            torch.Generator().set_state(tensors["torch_rng"])
+        except (KeyError, IndexError, RuntimeError, ValueError, TypeError) as exc:
+            raise checkpoint.CheckpointError(f"{path}: network state does not fit ({exc})") from exc
+        self.online.load_state_dict(tensors["online"])
+        self.target.load_state_dict(tensors["target"])
+        self.optimizer.load_state_dict(tensors["optimizer"])
+        self.torch_rng.set_state(tensors["torch_rng"])
+        self._apply_state(path, header["state"])
