@@ -90,6 +90,13 @@ class DedupParams:
     """This baseline has no hyper-parameters."""
 
 
+@dataclass(frozen=True)
+class JointOracleParams:
+    maximise_team_reward: bool = False
+    """The joint oracle maximises the agents' summed utility; on an env that pays agents
+    differently it runs only when this says so (as a team-welfare reference)."""
+
+
 class DedupGreedyLearner(BaseLearner):
     """Backbone top-1, skipping items an earlier agent already shows (and, where the env
     publishes ``cand_session_seen``, items this session has shown); in the positioned slate
@@ -127,7 +134,7 @@ class JointOracleLearner(BaseLearner):
 
     name = "oracle-joint"
 
-    def __init__(self, info: EnvInfo, params: DedupParams, rng: np.random.Generator) -> None:
+    def __init__(self, info: EnvInfo, params: JointOracleParams, rng: np.random.Generator) -> None:
         super().__init__(info, params, rng)
         self.candidates = _candidates(info)
         self.levels = info.n_actions // self.candidates

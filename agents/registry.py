@@ -23,6 +23,7 @@ from agents.heuristics import (
     DedupGreedyLearner,
     DedupParams,
     JointOracleLearner,
+    JointOracleParams,
     PIDPacingLearner,
     PIDParams,
 )
@@ -161,7 +162,7 @@ for _spec in (
     LearnerSpec("pid-pacing", PIDPacingLearner, PIDParams(),
                 Capabilities(trainable=False, needs_obs_layout=True),
                 "Backbone top-1; a PID controller paces the bid to spend the budget evenly."),
-    LearnerSpec("oracle-joint", JointOracleLearner, DedupParams(),
+    LearnerSpec("oracle-joint", JointOracleLearner, JointOracleParams(),
                 Capabilities(trainable=False, evaluation_only=True, reads_oracle=True,
                              needs_obs_layout=True, supports_competitive=False),
                 "Team one-step oracle: distinct items by true utility, best on top."),

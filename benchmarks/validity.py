@@ -72,7 +72,9 @@ def _open(env_id: str, worlds: int, overrides: dict[str, Any]):
 def _policy(name: str, info, seed: int):
     from agents.registry import LEARNERS, make_learner
 
-    learner = make_learner(name, info, {}, np.random.default_rng(seed))
+    # The table's joint oracle is a team-welfare reference on every preset, competitive too.
+    params = {"maximise_team_reward": True} if name == "oracle-joint" else {}
+    learner = make_learner(name, info, params, np.random.default_rng(seed))
     return learner, LEARNERS[name].capabilities.reads_oracle
 
 
