@@ -82,6 +82,12 @@ class MarketEnv(ParallelEnv):
 
     ## Version history
     * v0: initial release (before it, the ``cand_rival_rank`` board joined the observation).
+      Since the pipeline release, backbone scores are float64 products rounded to float32,
+      so a user's candidate list no longer depends on how many users are scored together:
+      float32 products reordered equal-score items in the vector env, so its worlds did not
+      match a ParallelEnv. The fix changes which of two tied items is listed first. At B=1,
+      coop-slate, mixed and cold-start are unchanged over 420 steps; compete-auction diverges
+      from step 266. Vector-env runs of every v0 preset differ from earlier releases.
     * v1 presets (``marec/*-v1``; v0 presets unchanged): engagement calibrated to click
       logs (``utility_scale`` 3, ``no_click_utility`` 6, ``position_decay`` 2); positions
       decided by the mechanism (``slate``: ``Discrete(K × S)``, action = candidate × S +

@@ -2,15 +2,25 @@
 
 Ties are broken by the lower item index, in every code path, so that an incremental merge and
 a full pass agree. Keys are built in float64 (never lower precision than the scores); large
-batches go to ``torch.topk``, which is several times faster than ``np.argpartition`` there.
+batches go to ``torch.topk``, which is several times faster than ``np.argpartition`` there,
+but only once torch is imported anyway: importing it costs seconds, and an env whose texts are
+all cached never needs it. Both paths select exactly the same items.
 """
 
 from __future__ import annotations
+
+import sys
 
 import numpy as np
 
 TORCH_MIN_ROWS = 64
 """Below this many rows numpy's call overhead is lower than torch's."""
+
+
+def _use_torch(rows: int) -> bool:
+    return rows >= TORCH_MIN_ROWS and "torch" in sys.modules
+
+
 FILLER_BASE = -1e9
 """Key of items that are available but unscorable: below any real score, ordered by index."""
 
@@ -31,7 +41,7 @@ def largest(keys: np.ndarray, k: int) -> np.ndarray:
     (or −inf) so the result does not depend on the algorithm."""
     n, m = keys.shape
     k = min(k, m)
-    if n >= TORCH_MIN_ROWS:
+    if _use_torch(n):
         import torch
 
         return torch.topk(torch.from_numpy(keys), k, dim=1, sorted=True).indices.numpy()
@@ -43,7 +53,7 @@ def largest(keys: np.ndarray, k: int) -> np.ndarray:
 def largest_values(values: np.ndarray, k: int) -> np.ndarray:
     """The k largest values per row, descending (values only, so ties do not matter)."""
     n, _m = values.shape
-    if n >= TORCH_MIN_ROWS:
+    if _use_torch(n):
         import torch
 
         return torch.topk(torch.from_numpy(values), k, dim=1, sorted=True).values.numpy()
@@ -53,7 +63,7 @@ def largest_values(values: np.ndarray, k: int) -> np.ndarray:
 
 def _unordered_top(values: np.ndarray, k: int) -> np.ndarray:
     n, _m = values.shape
-    if n >= TORCH_MIN_ROWS:
+    if _use_torch(n):
         import torch
 
         return torch.topk(torch.from_numpy(values), k, dim=1, sorted=False).indices.numpy()
