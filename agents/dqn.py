@@ -159,7 +159,31 @@ class Replay:
         }
 
 
-class DQN(BaseLearner):
+class ReplayTraining:
+    """observe/update of a replay-and-target-network learner (DQN, deep MAQ-L): store each
+    transition; every ``train_freq`` calls after ``learning_starts`` steps take
+    ``gradient_steps`` steps of ``_gradient_step`` on replayed batches, copying the online
+    network to the target every ``target_update_interval`` updates."""
+
+    def observe(self, transition: Transition) -> None:
+        check_transition(transition, self.name)
+        self.replay.add(transition)
+        self.steps_seen += len(transition.rewards)
+
+    def update(self) -> int:
+        self._calls += 1
+        p = self.params
+        if self.steps_seen < max(p.learning_starts, 1) or self._calls % p.train_freq:
+            return 0
+        for _ in range(p.gradient_steps):
+            self._gradient_step(self.replay.sample(self.rng, p.batch_size))
+            self.updates += 1
+            if self.updates % p.target_update_interval == 0:
+                self.target.load_state_dict(self.online.state_dict())
+        return p.gradient_steps
+
+
+class DQN(ReplayTraining, BaseLearner):
     """Independent DQN learners; see the module docstring."""
 
     name = "dqn"
@@ -195,23 +219,6 @@ class DQN(BaseLearner):
             return greedy
         groups = [[i] for i in range(self.n_agents)]
         return epsilon_greedy(greedy, batch.masks, self.epsilon, groups, self.rng)
-
-    def observe(self, transition: Transition) -> None:
-        check_transition(transition, self.name)
-        self.replay.add(transition)
-        self.steps_seen += len(transition.rewards)
-
-    def update(self) -> int:
-        self._calls += 1
-        p = self.params
-        if self.steps_seen < max(p.learning_starts, 1) or self._calls % p.train_freq:
-            return 0
-        for _ in range(p.gradient_steps):
-            self._gradient_step(self.replay.sample(self.rng, p.batch_size))
-            self.updates += 1
-            if self.updates % p.target_update_interval == 0:
-                self.target.load_state_dict(self.online.state_dict())
-        return p.gradient_steps
 
     def _q(self, net: StackedMLP, obs: torch.Tensor) -> torch.Tensor:
         """(N, B, A) action values of agent-major observations (N, B, D)."""

@@ -42,12 +42,10 @@ from agents.base import (
     BaseLearner,
     Batch,
     EnvInfo,
-    Transition,
-    check_transition,
     epsilon_greedy,
     linear_schedule,
 )
-from agents.dqn import DQNParams, Replay, StackedMLP, _check_optimizer_state
+from agents.dqn import DQNParams, Replay, ReplayTraining, StackedMLP, _check_optimizer_state
 from agents.maxplus import GRAPHS, CoordinationGraph, Message, max_plus
 from agents.params import check
 
@@ -109,7 +107,7 @@ class CoordinationNet(nn.Module):
         return 0.5 * (both[0] + both[1].transpose(-1, -2))
 
 
-class MAQLDeep(BaseLearner):
+class MAQLDeep(ReplayTraining, BaseLearner):
     """Deep coordination graph with max-plus; see the module docstring."""
 
     name = "maql-deep"
@@ -157,23 +155,6 @@ class MAQLDeep(BaseLearner):
                               self.graph.components, self.rng)  # fmt: skip
 
     # -- learning: agent-wise TD on Q_k ----------------------------------------------------
-    def observe(self, transition: Transition) -> None:
-        check_transition(transition, self.name)
-        self.replay.add(transition)
-        self.steps_seen += len(transition.rewards)
-
-    def update(self) -> int:
-        self._calls += 1
-        p = self.params
-        if self.steps_seen < max(p.learning_starts, 1) or self._calls % p.train_freq:
-            return 0
-        for _ in range(p.gradient_steps):
-            self._gradient_step(self.replay.sample(self.rng, p.batch_size))
-            self.updates += 1
-            if self.updates % p.target_update_interval == 0:
-                self.target.load_state_dict(self.online.state_dict())
-        return p.gradient_steps
-
     def _agent_values(self, net: CoordinationNet, obs: torch.Tensor,
                       actions: torch.Tensor) -> torch.Tensor:  # fmt: skip
         """(N, B) Q_k(s, a): own utility plus half of each incident edge's payoff."""
