@@ -7,9 +7,12 @@ rewards, action masks, ``obs_layout`` — never ``marec_env.core``.
 - :mod:`agents.base` — the protocol (act / observe / update / save / load), batches
 - :mod:`agents.registry` — :data:`~agents.registry.LEARNERS`, capabilities, hyper-parameters
 - :mod:`agents.baselines` — random, greedy, oracle (evaluation only)
-- :mod:`agents.iql` / :mod:`agents.abstraction` — tabular IQL on a state abstraction
-- :mod:`agents.dqn` — independent DQN (torch)
-- :mod:`agents.maql` / :mod:`agents.maxplus` — MAQ-L: coordination graph + max-plus messages
+- :mod:`agents.td` — the one temporal-difference learner: a value function and an acting
+  rule (:mod:`agents.acting`: independent argmax, max-plus), passed in
+- :mod:`agents.tabular` — tabular IQL and MAQ-L (tables over :mod:`agents.abstraction`)
+- :mod:`agents.linear` — linear IQL and MAQ-L (values over :mod:`agents.features`)
+- :mod:`agents.maxplus` — coordination graphs, max-plus messages; :mod:`agents.exploration`
+- :mod:`agents.dqn`, :mod:`agents.maql_deep` — independent DQN, deep MAQ-L (torch)
 - :mod:`agents.train` — ``train(TrainConfig) -> TrainResult`` (docs/CONTRACTS.md)
 - :mod:`agents.envs` — env ids → adapters (ParallelEnv, vector env); :mod:`agents.checkpoint`
 

@@ -172,3 +172,85 @@ def _edges(info: EnvInfo, index: int, bins: int, needed_by: str) -> np.ndarray:
             "needs finite bounds"
         )
     return np.linspace(low, high, bins + 1)[1:-1]
+
+
+# ------------------------------------------------------- MAQ-L's pair states, one per edge
+EDGE_STATES = ("auto", "none", "contested", "collide", "joint")
+
+
+class PairStates:
+    """The state s_ij of each coordination-graph edge's payoff table (tabular MAQ-L).
+
+    ``none``: one state; ``contested``: (is i's rank-0 candidate held by another agent too,
+    is j's), 4 states; ``joint``: (s_i, s_j), |S|² states; ``collide``: bit c·R + c' set when
+    agent i's rank-c candidate is agent j's rank-c' candidate (R = ``edge_ranks``), read from
+    the shared ``cand_rival_rank`` board, 2^(R²) states; ``auto``: ``collide`` where the env
+    has the board, else ``contested``. Encoded states are (B, N + E): the agents' abstract
+    states, then (``collide`` only) each edge's code.
+    """
+
+    def __init__(self, info: EnvInfo, abstraction: StateAbstraction, edges: list[tuple[int, int]],
+                 edge_state: str, edge_ranks: int) -> None:  # fmt: skip
+        if edge_state == "auto":
+            has_board = info.obs_layout is not None and "cand_rival_rank" in info.obs_layout
+            edge_state = "collide" if has_board else "contested"
+        self.kind = edge_state
+        self.edges = edges
+        self.n_agents = len(info.agents)
+        self.abstraction = abstraction
+        self.board = _Board.for_env(info, edge_ranks) if edge_state == "collide" else None
+        s = abstraction.n_states
+        self.n_states = {"none": 1, "contested": 4, "joint": s * s,
+                         "collide": 2 ** (edge_ranks**2)}[edge_state]  # fmt: skip
+
+    def encode(self, obs: np.ndarray, local: np.ndarray) -> np.ndarray:
+        """(B, N [+ E]): the agents' states ``local``, then (``collide``) each edge's code."""
+        if self.board is None or not self.edges:
+            return local
+        codes = [self.board.code(obs, i, j) for i, j in self.edges]
+        return np.concatenate([local, np.stack(codes, axis=-1).reshape(len(local), -1)], axis=1)
+
+    def index(self, states: np.ndarray, e: int) -> np.ndarray:
+        """(B,) the state of edge e in each world."""
+        if self.kind == "none":
+            return np.zeros(len(states), dtype=np.int64)
+        if self.kind == "collide":
+            return states[:, self.n_agents + e]
+        i, j = self.edges[e]
+        if self.kind == "contested":
+            top = self.abstraction.contested_top
+            return 2 * top(states[:, i]) + top(states[:, j])
+        return states[:, i] * self.abstraction.n_states + states[:, j]
+
+
+class _Board:
+    """``collide`` codes read from the ``cand_rival_rank`` board: bit (c · R + c') is set when
+    agent i's rank-c candidate is agent j's rank-c' candidate (c, c' < R = ``edge_ranks``),
+    i.e. when that action pair would show one item twice."""
+
+    def __init__(self, start: int, n_agents: int, candidates: int, ranks: int) -> None:
+        self.start, self.n_agents, self.k, self.ranks = start, n_agents, candidates, ranks
+
+    @classmethod
+    def for_env(cls, info: EnvInfo, ranks: int) -> _Board:
+        if info.obs_layout is None or "cand_rival_rank" not in info.obs_layout:
+            raise LearnerError(
+                f"maql: edge_state='collide' reads the cand_rival_rank part of the observation, "
+                f"and env {info.env_id!r} has none; use edge_state='contested' or 'none'"
+            )
+        part = info.obs_layout["cand_rival_rank"]
+        n_agents = len(info.agents)
+        k = (part.stop - part.start) // n_agents
+        if not 1 <= ranks <= min(3, k):
+            raise LearnerError(f"maql: edge_state='collide' needs 1 <= edge_ranks <= "
+                               f"{min(3, k)}, got {ranks}")  # fmt: skip
+        return cls(part.start, n_agents, k, ranks)
+
+    def code(self, obs: np.ndarray, i: int, j: int) -> np.ndarray:
+        code = np.zeros(obs.shape[0], dtype=np.int64)
+        for c in range(self.ranks):
+            held = obs[:, i, self.start + c * self.n_agents + j]  # 1 − rank / K, 0: not held
+            for c2 in range(self.ranks):
+                hit = np.abs(held - (1.0 - c2 / self.k)) < 0.5 / self.k
+                code |= hit.astype(np.int64) << (c * self.ranks + c2)
+        return code

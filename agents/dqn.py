@@ -37,9 +37,8 @@ from agents.base import (
     EnvInfo,
     Transition,
     check_transition,
-    epsilon_greedy,
-    linear_schedule,
 )
+from agents.exploration import epsilon_greedy, linear_schedule
 from agents.params import check, positive, probability
 
 
@@ -267,7 +266,7 @@ class DQN(ReplayTraining, BaseLearner):
         try:
             for name in ("online", "target"):
                 copy.deepcopy(getattr(self, name)).load_state_dict(tensors[name])
-            _check_optimizer_state(self.optimizer, tensors["optimizer"])
+            check_optimizer_state(self.optimizer, tensors["optimizer"])
             copy.deepcopy(self.optimizer).load_state_dict(tensors["optimizer"])
             torch.Generator().set_state(tensors["torch_rng"])
         except (KeyError, IndexError, RuntimeError, ValueError, TypeError) as exc:
@@ -280,7 +279,7 @@ class DQN(ReplayTraining, BaseLearner):
         self._calls = int(header["state"]["calls"])
 
 
-def _check_optimizer_state(optimizer: torch.optim.Optimizer, saved: Any) -> None:
+def check_optimizer_state(optimizer: torch.optim.Optimizer, saved: Any) -> None:
     """Per-parameter optimizer tensors must have their parameter's shape (torch only checks
     the number of parameters, and a mis-shaped moment would fail at the next step)."""
     params = [p for group in optimizer.param_groups for p in group["params"]]

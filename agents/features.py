@@ -77,3 +77,18 @@ class CandidateFeatures:
         same = (np.abs(held[:, :, None] - rank_value) < 0.5 / k) & (held[:, :, None] > 0)
         c = self.candidate_of
         return same[:, c][:, :, c]
+
+
+def rank_classes(info: EnvInfo, edge_ranks: int) -> np.ndarray:
+    """(A,) class of each action in a MAQ-L pair term: min(candidate rank, ``edge_ranks``);
+    every action its own class if ``edge_ranks`` is 0. Action pairs of one class pair share
+    one payoff, so a pair term has few entries and learns from few samples."""
+    actions = np.arange(info.n_actions, dtype=np.int64)
+    if edge_ranks == 0:
+        return actions
+    k = info.n_actions
+    if info.obs_layout is not None and "cand_valid" in info.obs_layout:
+        part = info.obs_layout["cand_valid"]
+        k = max(part.stop - part.start, 1)
+    rank = actions // max(info.n_actions // k, 1)  # auctions: action = rank · levels + level
+    return np.minimum(rank, edge_ranks)

@@ -14,29 +14,30 @@ function, as in linear contextual bandits. The step is the batch-normalised LMS 
 which is the plain NLMS update at B = 1, is stable for α in (0, 2), and with one-hot features
 is exactly the tabular step: α keeps its meaning (the fraction of the error corrected).
 
-:class:`LinearIQL`: each agent alone, as IQL (the TD target and ε schedule are IQL's).
+:func:`make_iql_linear` (``iql-linear``): each agent alone, acting by independent argmax
+(the TD loop and ε schedule are :class:`agents.td.TDLearner`'s, as for tabular IQL).
 
-:class:`LinearMAQL`: MAQ-L on a coordination graph with linear local terms and linear pair
-terms q_ij(o, a_i, a_j) = u_ij · ψ(o, a_i, a_j), where ψ is a one-hot of the two actions'
-rank classes (MAQ-L's ``edge_ranks``) and, where the env has the shared candidate board, a
-bit that says whether the two actions show the same item (one slot wasted). The joint
-action comes from max-plus messages, the update is MAQ-L's agent-based one (see
-:mod:`agents.maql`); with ``graph="none"`` it is :class:`LinearIQL` step for step.
+:func:`make_maql_linear` (``maql-linear``): MAQ-L on a coordination graph with linear local
+terms and linear pair terms q_ij(o, a_i, a_j) = u_ij · ψ(o, a_i, a_j), where ψ is a one-hot
+of the two actions' rank classes (``edge_ranks``) and, where the env has the shared candidate
+board, a bit that says whether the two actions show the same item (one slot wasted). The
+joint action comes from max-plus messages, the update is MAQ-L's agent-based one (see
+:mod:`agents.tabular`); with ``graph="none"`` it is ``iql-linear`` step for step.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 
+from agents.acting import IndependentArgmax, MaxPlusActing, MaxPlusParams
 from agents.base import EnvInfo
-from agents.features import CandidateFeatures
-from agents.iql import QLearner, TDParams
-from agents.maql import MaxPlusActing, _action_classes
-from agents.maxplus import GRAPHS
+from agents.features import CandidateFeatures, rank_classes
+from agents.maxplus import CoordinationGraph, add_pair_shares, add_uniform_pair_shares, edge_errors
 from agents.params import check
+from agents.td import TDLearner, TDParams
 
 _TINY = 1e-12
 
@@ -50,34 +51,21 @@ class LinearIQLParams(TDParams):
 
 
 @dataclass(frozen=True)
-class LinearMAQLParams(LinearIQLParams):
-    """Hyper-parameters of linear MAQ-L (the local part is linear IQL's)."""
+class LinearMAQLParams(LinearIQLParams, MaxPlusParams):
+    """Hyper-parameters of linear MAQ-L (the local part is linear IQL's, acting is max-plus)."""
 
-    graph: str = "full"
-    """Coordination graph: ``full`` (every pair), ``ring`` (i with i+1) or ``none`` (= IQL)."""
-    rounds: int = 3
-    """Max-plus rounds per action selection."""
-    normalise: bool = True
-    """Subtract each message's mean (keeps messages bounded on graphs with cycles)."""
     edge_ranks: int = 2
     """Pair features: one-hot of the two actions' rank classes (ranks 0 … ``edge_ranks`` − 1
     one class each, lower ranks one more); 0: every action its own class."""
     same_item: bool = True
     """Add the pair feature 'the two actions show the same item' (needs ``cand_rival_rank``;
     ignored on envs without the board)."""
-    log_messages: int = 64
-    """How many of the latest messages ``message_log`` keeps (0: none)."""
-    maximise_team_reward: bool = False
-    """MAQ-L maximises the agents' summed reward; on an env whose agents are paid differently
-    (reward_lambda > 0, own payoffs) it is refused unless this is true (a team reference)."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
         who = type(self).__name__
-        check(self.graph in GRAPHS, who, "graph", self.graph, str(list(GRAPHS)))
-        check(self.rounds >= 1, who, "rounds", self.rounds, "an int >= 1")
+        self.check_max_plus(who)
         check(self.edge_ranks >= 0, who, "edge_ranks", self.edge_ranks, "an int >= 0")
-        check(self.log_messages >= 0, who, "log_messages", self.log_messages, ">= 0")
 
 
 def nlms_step(weights: np.ndarray, features: np.ndarray, delta: np.ndarray, alpha: float) -> None:
@@ -87,65 +75,44 @@ def nlms_step(weights: np.ndarray, features: np.ndarray, delta: np.ndarray, alph
     weights += alpha * num / np.maximum(den, _TINY)[:, None]
 
 
-class LinearIQL(QLearner):
-    """Independent learners with linear values over per-action features; see the module."""
-
-    name = "iql-linear"
-    version = 1
-
-    def __init__(self, info: EnvInfo, params: LinearIQLParams, rng: np.random.Generator) -> None:
-        super().__init__(info, params, rng)
-        self.features = CandidateFeatures(info, needed_by=self.name)
-        self.w = np.zeros((self.n_agents, self.features.dim), dtype=np.float64)
-
-    def _encode(self, obs: np.ndarray) -> Any:
-        return self.features(obs)  # (B, N, A, dim)
-
-    def _rows(self, states: Any) -> np.ndarray:
-        return np.einsum("bnad,nd->bna", states, self.w)
-
-    def _apply(self, states: Any, actions: np.ndarray, delta: np.ndarray) -> None:
-        taken = np.take_along_axis(states, actions[:, :, None, None], axis=2)[:, :, 0]
-        nlms_step(self.w, taken, delta, self.params.alpha)
-
-    def _arrays(self) -> dict[str, np.ndarray]:
-        return {"w": self.w}
-
-    def _set_arrays(self, arrays: dict[str, Any]) -> None:
-        self.w = np.array(arrays["w"], dtype=np.float64)
-
-
-class _Encoded(NamedTuple):
+class Encoded(NamedTuple):
     phi: np.ndarray
     """(B, N, A, dim) local features."""
     same: list[np.ndarray]
     """Per edge (B, A, A) bool: the two actions show the same item (empty: no such feature)."""
 
 
-class LinearMAQL(MaxPlusActing, LinearIQL):
-    """MAQ-L with linear local and pair terms; see the module docstring."""
+class LinearQ:
+    """Weights w (N, dim) of q_i = w_i · φ_i and, given a coordination graph (MAQ-L), weights
+    u (E, width) of the pair terms q_ij = u_ij · ψ over ``edge_ranks`` rank classes."""
 
-    name = "maql-linear"
-    version = 1
+    def __init__(self, info: EnvInfo, alpha: float, needed_by: str,
+                 graph: CoordinationGraph | None = None, edge_ranks: int = 2,
+                 same_item: bool = True) -> None:  # fmt: skip
+        self.alpha = alpha
+        self.features = CandidateFeatures(info, needed_by=needed_by)
+        self.w = np.zeros((len(info.agents), self.features.dim), dtype=np.float64)
+        self.graph = graph
+        self.u: np.ndarray | None = None
+        self._use_same = False
+        if graph is not None:
+            self._cls = rank_classes(info, edge_ranks)
+            self._n_cls = int(self._cls.max()) + 1
+            self._use_same = same_item and self.features.board is not None
+            width = self._n_cls**2 + (1 if self._use_same else 0)
+            self.u = np.zeros((len(graph.edges), width), dtype=np.float64)
 
-    def __init__(self, info: EnvInfo, params: LinearMAQLParams, rng: np.random.Generator) -> None:
-        super().__init__(info, params, rng)
-        self._init_graph(params.graph, params.log_messages)
-        self._cls = _action_classes(info, params.edge_ranks)
-        self._n_cls = int(self._cls.max()) + 1
-        self._use_same = params.same_item and self.features.board is not None
-        width = self._n_cls**2 + (1 if self._use_same else 0)
-        self.u = np.zeros((len(self.graph.edges), width), dtype=np.float64)
-
-    def _encode(self, obs: np.ndarray) -> Any:
+    def encode(self, obs: np.ndarray) -> Encoded:
         same = [self.features.same_item(obs, i, j) for i, j in self.graph.edges] \
-            if self._use_same else []  # fmt: skip
-        return _Encoded(super()._encode(obs), same)
+            if self._use_same and self.graph is not None else []  # fmt: skip
+        return Encoded(self.features(obs), same)
 
-    def _rows(self, states: Any) -> np.ndarray:
-        return super()._rows(states.phi)
+    def rows(self, states: Encoded) -> np.ndarray:
+        return np.einsum("bnad,nd->bna", states.phi, self.w)
 
-    def _pair_rows(self, states: _Encoded) -> list[np.ndarray]:
+    def pair_rows(self, states: Encoded) -> list[np.ndarray]:
+        if self.graph is None or self.u is None:
+            return []
         n, b = self._n_cls, states.phi.shape[0]
         rows = []
         for e in range(len(self.graph.edges)):
@@ -156,34 +123,65 @@ class LinearMAQL(MaxPlusActing, LinearIQL):
                 rows.append(np.broadcast_to(table, (b, *table.shape)))
         return rows
 
-    def _pair_features(self, states: _Encoded, e: int, actions: np.ndarray) -> np.ndarray:
-        """(B, width) ψ of edge e at the joint action."""
-        i, j = self.graph.edges[e]
+    def _pair_features(self, states: Encoded, e: int, edge: tuple[int, int], width: int,
+                       actions: np.ndarray) -> np.ndarray:  # fmt: skip
+        """(B, width) ψ of edge number e, (i, j), at the joint action."""
+        i, j = edge
         b = len(actions)
-        psi = np.zeros((b, self.u.shape[1]))
+        psi = np.zeros((b, width))
         psi[np.arange(b), self._cls[actions[:, i]] * self._n_cls + self._cls[actions[:, j]]] = 1
         if self._use_same:
             psi[:, -1] = states.same[e][np.arange(b), actions[:, i], actions[:, j]]
         return psi
 
-    def _values(self, states: Any, actions: np.ndarray) -> np.ndarray:
-        value = super()._values(states, actions)  # Q_k = q_k + ½ Σ_j q_kj
-        for e, (i, j) in enumerate(self.graph.edges):
-            half = 0.5 * self._pair_features(states, e, actions) @ self.u[e]
-            value[:, i] += half
-            value[:, j] += half
+    def values(self, states: Encoded, actions: np.ndarray) -> np.ndarray:
+        """(B, N): Q_k = w_k · φ_k(a_k) + ½ Σ_j u_kj · ψ(a_k, a_j)."""
+        value = np.take_along_axis(self.rows(states), actions[..., None], axis=-1)[..., 0]
+        if self.graph is not None and self.u is not None:
+            width = self.u.shape[1]
+            taken = [self._pair_features(states, e, edge, width, actions) @ self.u[e]
+                     for e, edge in enumerate(self.graph.edges)]  # fmt: skip
+            add_pair_shares(value, taken, self.graph)
         return value
 
-    def _apply(self, states: Any, actions: np.ndarray, delta: np.ndarray) -> None:
-        super()._apply(states.phi, actions, delta)  # w_k: each agent's own TD error
-        for e, (i, j) in enumerate(self.graph.edges):
-            step = delta[:, i] / self.degree[i] + delta[:, j] / self.degree[j]
-            psi = self._pair_features(states, e, actions)[:, None]
-            nlms_step(self.u[e : e + 1], psi, step[:, None], self.params.alpha)
+    def uniform_values(self, states: Encoded, masks: np.ndarray) -> np.ndarray:
+        rows = self.rows(states)
+        value = np.where(masks, rows, 0.0).sum(-1) / np.maximum(masks.sum(-1), 1)
+        if self.graph is not None:
+            add_uniform_pair_shares(value, self.pair_rows(states), self.graph, masks)
+        return value
 
-    def _arrays(self) -> dict[str, np.ndarray]:
-        return {"w": self.w, "u": self.u}
+    def step(self, states: Encoded, actions: np.ndarray, delta: np.ndarray) -> None:
+        """w_k along its own TD error; u_ij along δ_i / |Γ(i)| + δ_j / |Γ(j)| (NLMS both)."""
+        taken = np.take_along_axis(states.phi, actions[:, :, None, None], axis=2)[:, :, 0]
+        nlms_step(self.w, taken, delta, self.alpha)
+        if self.graph is None or self.u is None:
+            return
+        steps = edge_errors(delta, self.graph)
+        for e, (edge, step) in enumerate(zip(self.graph.edges, steps, strict=True)):
+            psi = self._pair_features(states, e, edge, self.u.shape[1], actions)[:, None]
+            nlms_step(self.u[e : e + 1], psi, step[:, None], self.alpha)
 
-    def _set_arrays(self, arrays: dict[str, Any]) -> None:
-        super()._set_arrays(arrays)
-        self.u = np.array(arrays["u"], dtype=np.float64)
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {"w": self.w} if self.u is None else {"w": self.w, "u": self.u}
+
+    def set_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        self.w = np.array(arrays["w"], dtype=np.float64)
+        if self.u is not None:
+            self.u = np.array(arrays["u"], dtype=np.float64)
+
+
+def make_iql_linear(info: EnvInfo, params: LinearIQLParams, rng: np.random.Generator) -> TDLearner:
+    """Independent learners with linear values over per-action features."""
+    value = LinearQ(info, params.alpha, needed_by="iql-linear")
+    return TDLearner("iql-linear", 1, info, params, rng, value,
+                     IndependentArgmax(len(info.agents)))  # fmt: skip
+
+
+def make_maql_linear(
+    info: EnvInfo, params: LinearMAQLParams, rng: np.random.Generator
+) -> TDLearner:
+    """MAQ-L with linear local and pair terms, max-plus acting on ``params.graph``."""
+    graph = CoordinationGraph(len(info.agents), params.graph)
+    value = LinearQ(info, params.alpha, "maql-linear", graph, params.edge_ranks, params.same_item)
+    return TDLearner("maql-linear", 1, info, params, rng, value, MaxPlusActing(graph, params))

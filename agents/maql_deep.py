@@ -30,7 +30,6 @@ unless ``maximise_team_reward`` (capability supports_competitive=False).
 from __future__ import annotations
 
 import copy
-from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,45 +37,28 @@ import torch
 from torch import nn
 
 from agents import checkpoint
-from agents.base import (
-    BaseLearner,
-    Batch,
-    EnvInfo,
-    epsilon_greedy,
-    linear_schedule,
-)
-from agents.dqn import DQNParams, Replay, ReplayTraining, StackedMLP, _check_optimizer_state
-from agents.maxplus import GRAPHS, CoordinationGraph, Message, max_plus
+from agents.acting import MaxPlusActing, MaxPlusParams
+from agents.base import BaseLearner, Batch, EnvInfo
+from agents.dqn import DQNParams, Replay, ReplayTraining, StackedMLP, check_optimizer_state
+from agents.exploration import epsilon_greedy, linear_schedule
+from agents.maxplus import CoordinationGraph, max_plus
 from agents.params import check
 
 
 @dataclass(frozen=True)
-class MAQLDeepParams(DQNParams):
-    """Hyper-parameters of deep MAQ-L (the utility network's are DQN's)."""
+class MAQLDeepParams(DQNParams, MaxPlusParams):
+    """Hyper-parameters of deep MAQ-L (the utility network's are DQN's, acting is max-plus;
+    ``graph="none"`` is shared DQN-IQL)."""
 
-    graph: str = "full"
-    """Coordination graph: ``full`` (every pair), ``ring`` (i with i+1) or ``none`` (= shared
-    DQN-IQL)."""
-    rounds: int = 3
-    """Max-plus rounds per action selection (exact after 1 round on a single edge)."""
-    normalise: bool = True
-    """Subtract each message's mean (keeps messages bounded on graphs with cycles)."""
     pair_hidden: tuple[int, ...] = (64,)
     """Hidden layer widths of the payoff network g(o_i, o_j)."""
-    log_messages: int = 64
-    """How many of the latest messages ``message_log`` keeps (0: none)."""
-    maximise_team_reward: bool = False
-    """MAQ-L maximises the agents' summed reward; on an env whose agents are paid differently
-    (reward_lambda > 0, own payoffs) it is refused unless this is true (a team reference)."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
         who = "maql-deep"
-        check(self.graph in GRAPHS, who, "graph", self.graph, str(list(GRAPHS)))
-        check(self.rounds >= 1, who, "rounds", self.rounds, "an int >= 1")
+        self.check_max_plus(who)
         check(all(h >= 1 for h in self.pair_hidden), who, "pair_hidden", self.pair_hidden,
               "a tuple of positive ints")  # fmt: skip
-        check(self.log_messages >= 0, who, "log_messages", self.log_messages, ">= 0")
 
 
 class CoordinationNet(nn.Module):
@@ -124,8 +106,7 @@ class MAQLDeep(ReplayTraining, BaseLearner):
         self.replay = Replay(params.buffer_size, self.n_agents, info.obs_dim, info.n_actions)
         self.graph = CoordinationGraph(self.n_agents, params.graph)
         self.edges = self.graph.edges
-        self.floats = 0
-        self.message_log: deque[Message] = deque(maxlen=params.log_messages)
+        self.acting = MaxPlusActing(self.graph, params)
         self._calls = 0
 
     @property
@@ -135,24 +116,20 @@ class MAQLDeep(ReplayTraining, BaseLearner):
                                self.steps_seen)  # fmt: skip
 
     # -- acting: max-plus on the graph -----------------------------------------------------
-    def _joint_greedy(self, net: CoordinationNet, obs: torch.Tensor, masks: np.ndarray):
-        """Max-plus on (B, N, A) utilities and (B, A, A) payoffs: the result and its messages."""
+    def _terms(self, net: CoordinationNet, obs: torch.Tensor) -> tuple[np.ndarray, list]:
+        """(B, N, A) utilities and per-edge (B, A, A) payoffs, as float64 arrays."""
         with torch.no_grad():
             local = net.local(obs).numpy().transpose(1, 0, 2).astype(np.float64)
             pair = list(net.pairs(obs, self.edges).numpy().astype(np.float64))
-        return max_plus(local, pair, self.graph, masks, self.params.rounds, self.params.normalise)
+        return local, pair
 
     def act(self, batch: Batch, explore: bool = True) -> np.ndarray:
         obs = torch.from_numpy(np.ascontiguousarray(batch.obs.transpose(1, 0, 2)))
-        result = self._joint_greedy(self.online, obs, batch.masks)
-        worlds = batch.masks.shape[0]
-        self.messages += len(result.messages) * worlds
-        self.floats += len(result.messages) * worlds * self.info.n_actions
-        self.message_log.extend(result.messages)
+        actions, messages = self.acting.choose(*self._terms(self.online, obs), batch.masks)
+        self.messages += messages
         if not explore:
-            return result.actions
-        return epsilon_greedy(result.actions, batch.masks, self.epsilon,
-                              self.graph.components, self.rng)  # fmt: skip
+            return actions
+        return epsilon_greedy(actions, batch.masks, self.epsilon, self.acting.groups, self.rng)
 
     # -- learning: agent-wise TD on Q_k ----------------------------------------------------
     def _agent_values(self, net: CoordinationNet, obs: torch.Tensor,
@@ -174,7 +151,9 @@ class MAQLDeep(ReplayTraining, BaseLearner):
         with torch.no_grad():
             chooser = self.online if self.params.double_q else self.target
             masks = b["next_masks"].numpy().transpose(1, 0, 2)
-            best = self._joint_greedy(chooser, b["next_obs"], masks).actions  # (batch, N)
+            local, pair = self._terms(chooser, b["next_obs"])  # a target: messages not counted
+            p = self.params
+            best = max_plus(local, pair, self.graph, masks, p.rounds, p.normalise).actions
             best = torch.from_numpy(np.ascontiguousarray(best.T))
             v_next = self._agent_values(self.target, b["next_obs"], best)
             y = b["rewards"] + self.params.gamma * (1.0 - b["terminated"]) * v_next
@@ -190,11 +169,11 @@ class MAQLDeep(ReplayTraining, BaseLearner):
 
     # -- checkpoints -----------------------------------------------------------------------
     def _state(self) -> dict:
-        return {**super()._state(), "calls": self._calls, "floats": self.floats}
+        return {**super()._state(), "calls": self._calls, "floats": self.acting.floats}
 
     def _set_state(self, state: dict) -> None:
         super()._set_state(state)
-        self._calls, self.floats = int(state["calls"]), int(state["floats"])
+        self._calls, self.acting.floats = int(state["calls"]), int(state["floats"])
 
     def save(self, path: str) -> None:
         tensors = {"online": self.online.state_dict(), "target": self.target.state_dict(),
@@ -211,7 +190,7 @@ class MAQLDeep(ReplayTraining, BaseLearner):
         try:
             for name in ("online", "target"):
                 copy.deepcopy(getattr(self, name)).load_state_dict(tensors[name])
-            _check_optimizer_state(self.optimizer, tensors["optimizer"])
+            check_optimizer_state(self.optimizer, tensors["optimizer"])
             copy.deepcopy(self.optimizer).load_state_dict(tensors["optimizer"])
             torch.Generator().set_state(tensors["torch_rng"])
         except (KeyError, IndexError, RuntimeError, ValueError, TypeError) as exc:

@@ -76,6 +76,8 @@ class CoordinationGraph:
             self.neighbours[i].append(j)
             self.neighbours[j].append(i)
         self.components = _components(self.neighbours)
+        self.degree = np.array([max(len(nb), 1) for nb in self.neighbours], np.float64)
+        """|Γ(i)| (at least 1): agent i's share of each pair term's update."""
         # every directed edge i→j with the index of its stored table and whether i is first
         self.directed: list[tuple[int, int, int, bool]] = [
             (i, j, e, True) for e, (i, j) in enumerate(edges)
@@ -102,6 +104,38 @@ def _components(neighbours: list[list[int]]) -> list[list[int]]:
                     stack.append(j)
         out.append(sorted(comp))
     return out
+
+
+# ------------------------------------------------- agent shares of a decomposed Q (MAQ-L)
+# Agent k's share of Q is Q_k = f_k + ½ Σ_{j∈Γ(k)} f_kj, so Q = Σ_k Q_k; each agent learns
+# from its own reward, and a pair term moves by δ_i / |Γ(i)| + δ_j / |Γ(j)| (Kok & Vlassis
+# 2006, edge-based update).
+def add_pair_shares(
+    value: np.ndarray, pair_values: list[np.ndarray], graph: CoordinationGraph
+) -> None:
+    """value (B, N) += half of each edge's (B,) payoff at the joint action, to both ends."""
+    for e, (i, j) in enumerate(graph.edges):
+        half = 0.5 * pair_values[e]
+        value[:, i] += half
+        value[:, j] += half
+
+
+def add_uniform_pair_shares(
+    value: np.ndarray, pair: list[np.ndarray], graph: CoordinationGraph, masks: np.ndarray
+) -> None:
+    """value (B, N) += half of each edge's mean payoff over the allowed action pairs (the
+    pair part of Q_k under uniform joint exploration)."""
+    for rows, (i, j) in zip(pair, graph.edges, strict=True):
+        both = masks[:, i, :, None] & masks[:, j, None, :]
+        mean = np.where(both, rows, 0.0).sum((1, 2)) / np.maximum(both.sum((1, 2)), 1)
+        value[:, i] += 0.5 * mean
+        value[:, j] += 0.5 * mean
+
+
+def edge_errors(delta: np.ndarray, graph: CoordinationGraph) -> list[np.ndarray]:
+    """Per edge (i, j) the (B,) step of its pair term: δ_i / |Γ(i)| + δ_j / |Γ(j)|."""
+    d = graph.degree
+    return [delta[:, i] / d[i] + delta[:, j] / d[j] for i, j in graph.edges]
 
 
 def joint_value(

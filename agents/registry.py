@@ -27,10 +27,9 @@ from agents.heuristics import (
     PIDPacingLearner,
     PIDParams,
 )
-from agents.iql import IQLParams, TabularIQL
-from agents.linear import LinearIQL, LinearIQLParams, LinearMAQL, LinearMAQLParams
-from agents.maql import MAQL, MAQLParams
+from agents.linear import LinearIQLParams, LinearMAQLParams, make_iql_linear, make_maql_linear
 from agents.params import build_params, field_docs, unknown_name_error
+from agents.tabular import IQLParams, MAQLParams, make_iql, make_maql
 
 
 @dataclass(frozen=True)
@@ -136,18 +135,18 @@ for _spec in (
     LearnerSpec("oracle", OracleLearner, NoParams(),
                 Capabilities(trainable=False, evaluation_only=True, reads_oracle=True),
                 "Best true action value (env's evaluation-only oracle hook); regret reference."),
-    LearnerSpec("iql", TabularIQL, IQLParams(), _TABULAR,
+    LearnerSpec("iql", make_iql, IQLParams(), _TABULAR,
                 "Independent tabular Q-learning on a coarse state abstraction."),
-    LearnerSpec("iql-sarsa", TabularIQL, IQLParams(target="sarsa"), _TABULAR,
+    LearnerSpec("iql-sarsa", make_iql, IQLParams(target="sarsa"), _TABULAR,
                 "Independent tabular learning with the on-policy expected-SARSA target."),
     LearnerSpec("dqn", _dqn, _dqn_params, Capabilities(trainable=True),
                 "Independent DQN per agent (replay, target network, double Q)."),
-    LearnerSpec("maql", MAQL, MAQLParams(),
+    LearnerSpec("maql", make_maql, MAQLParams(),
                 dataclasses.replace(_TABULAR, needs_messages=True, supports_competitive=False),
                 "Sparse cooperative Q-learning on a coordination graph, max-plus messages."),
-    LearnerSpec("iql-linear", LinearIQL, LinearIQLParams(), _LINEAR,
+    LearnerSpec("iql-linear", make_iql_linear, LinearIQLParams(), _LINEAR,
                 "Independent Q-learning, values linear in the shown candidate's features."),
-    LearnerSpec("maql-linear", LinearMAQL, LinearMAQLParams(),
+    LearnerSpec("maql-linear", make_maql_linear, LinearMAQLParams(),
                 dataclasses.replace(_LINEAR, needs_messages=True, supports_competitive=False),
                 "MAQ-L with linear local and pair terms (same-item pair feature), max-plus."),
     LearnerSpec("maql-deep", _maql_deep, _maql_deep_params,
@@ -206,7 +205,7 @@ def make_learner(
         )
     check_reward_structure(name, params, info.env_id, info.cooperative)
     learner = spec.factory(info, params, rng)
-    learner.name = name  # e.g. "iql-sarsa" is a TabularIQL; checkpoints carry the name
+    learner.name = name  # e.g. "iql-sarsa" is built by make_iql; checkpoints carry the name
     return learner
 
 

@@ -191,16 +191,17 @@ def test_messages_per_step_are_two_per_edge_per_round(
     info = EnvInfo("synthetic", agents, 16, k, np.zeros(16), np.ones(16), layout)
     learner = make_learner(name, info, {"graph": kind, "rounds": rounds},
                            np.random.default_rng(0))  # fmt: skip
-    assert len(learner.graph.edges) == edges
+    acting = learner.acting  # max-plus: the graph, its message counts and log
+    assert len(acting.graph.edges) == edges
     obs = np.random.default_rng(1).random((worlds, n, 16)).astype(np.float32)
     learner.act(Batch(obs, np.ones((worlds, n, k), bool)), explore=False)
     per_call = (2 * rounds + 1) * edges  # 2 per edge per round, 1 per edge to decode
     assert learner.messages == per_call * worlds
-    assert learner.floats == learner.messages * k
-    logged = list(learner.message_log)[-per_call:] if edges else []
+    assert acting.floats == learner.messages * k
+    logged = list(acting.message_log)[-per_call:] if edges else []
     assert all(m.values.shape == (worlds, k) for m in logged)
     assert {(m.sender, m.receiver) for m in logged} == (
-        {(i, j) for i, j in learner.graph.edges} | {(j, i) for i, j in learner.graph.edges}
+        {(i, j) for i, j in acting.graph.edges} | {(j, i) for i, j in acting.graph.edges}
     )
 
 
@@ -424,7 +425,7 @@ def test_train_loop_callbacks_stop_and_determinism() -> None:
     assert "own_reward/recommender_0" in seen[-1].metrics and "welfare" in seen[-1].metrics
     again = train(cfg)
     assert [r.eval_return for r in again.records] == [r.eval_return for r in result.records]
-    assert np.array_equal(again.learner.q_edge, result.learner.q_edge)
+    assert np.array_equal(again.learner.value.q_edge, result.learner.value.q_edge)
     calls = itertools.count(1)
     stopped = train(cfg, should_stop=lambda: next(calls) >= 250)
     assert stopped.stopped_early and stopped.steps == 250 and len(stopped.records) == 1

@@ -79,7 +79,8 @@ def test_maql_without_edges_replays_iql_on_the_market(
         assert np.array_equal(a_iql, a_maql)
         for key, value in iql._arrays().items():
             assert np.array_equal(value, maql._arrays()[key])
-    learned = iql.q.any(axis=2) if alone == "iql" else iql.w  # states visited / weights moved
+    values = iql.value
+    learned = values.q.any(axis=2) if alone == "iql" else values.w  # states visited / weights moved
     assert np.count_nonzero(learned) >= 4
 
 
@@ -88,20 +89,22 @@ def test_maql_contested_edge_state_reads_the_rank0_overlap_bit() -> None:
     env = open_env(env_id, tiny(env_id), 3)
     maql = make_learner("maql", env.info, {"edge_state": "contested"}, np.random.default_rng(0))
     n_agents = len(env.info.agents)
-    assert maql.q_edge.shape == (n_agents * (n_agents - 1) // 2, 4, 3, 3)  # s_ij × rank classes
+    pairs = maql.value.q_edge
+    assert pairs.shape == (n_agents * (n_agents - 1) // 2, 4, 3, 3)  # s_ij × rank classes
     overlap = env.info.obs_layout["cand_overlap"].start
     batch = env.reset(seed=3)
     seen = set()
     for _ in range(30):
-        states = maql.abstraction.encode(batch.obs)
-        assert np.array_equal(maql.abstraction.contested_top(states), batch.obs[..., overlap] > 0)
-        for e, (i, j) in enumerate(maql.graph.edges):
+        abstraction = maql.value.abstraction
+        states = abstraction.encode(batch.obs)
+        assert np.array_equal(abstraction.contested_top(states), batch.obs[..., overlap] > 0)
+        for e, (i, j) in enumerate(maql.acting.graph.edges):
             want = 2 * (batch.obs[:, i, overlap] > 0) + (batch.obs[:, j, overlap] > 0)
-            assert np.array_equal(maql._edge_index(states, e), want)
+            assert np.array_equal(maql.value.pair_states.index(states, e), want)
             seen.update(want.tolist())
         batch, _, _ = train_step(env, maql, batch)
     assert len(seen) >= 2  # both contested and uncontested pairs occur
-    pair = maql._pair_rows(states)[0]  # (B, A, A) expanded from the 3 × 3 class table
+    pair = maql.value.pair_rows(states)[0]  # (B, A, A) expanded from the 3 × 3 class table
     assert pair.shape == (3, env.info.n_actions, env.info.n_actions)
     assert np.array_equal(pair[:, 3, 5], pair[:, 2, 7])  # ranks >= 2 share one class
 
@@ -110,17 +113,17 @@ def test_maql_collide_edge_state_flags_exactly_the_action_pairs_that_duplicate()
     env_id = "marec/coop-slate-v0"
     env = open_env(env_id, tiny(env_id), 3)
     maql = make_learner("maql", env.info, {}, np.random.default_rng(0))
-    assert maql.edge_state == "collide"  # "auto" picks the board where the env has one
+    assert maql.value.pair_states.kind == "collide"  # "auto" picks the board where the env has one
     ranks = maql.params.edge_ranks
-    assert maql.q_edge.shape[1] == 2 ** (ranks * ranks)
+    assert maql.value.q_edge.shape[1] == 2 ** (ranks * ranks)
     market = env.env.market
     batch = env.reset(seed=3)
     collisions = 0
     for _ in range(30):
-        states = maql._encode(batch.obs)
+        states = maql.value.encode(batch.obs)
         items = market.cand_items
-        for e, (i, j) in enumerate(maql.graph.edges):
-            code = maql._edge_index(states, e)
+        for e, (i, j) in enumerate(maql.acting.graph.edges):
+            code = maql.value.pair_states.index(states, e)
             for c, c2 in np.ndindex(ranks, ranks):
                 same = items[:, i, c] == items[:, j, c2]
                 assert np.array_equal((code >> (c * ranks + c2)) & 1, same)
@@ -139,7 +142,7 @@ def test_linear_features_describe_the_candidate_each_action_shows() -> None:
     env_id = "marec/coop-slate-v0"
     env = open_env(env_id, tiny(env_id), 3)
     learner = make_learner("maql-linear", env.info, {}, np.random.default_rng(0))
-    features, layout = learner.features, env.info.obs_layout
+    features, layout = learner.value.features, env.info.obs_layout
     k, n = features.candidates, len(env.info.agents)
     market = env.env.market
     batch = env.reset(seed=4)
@@ -159,13 +162,13 @@ def test_linear_features_describe_the_candidate_each_action_shows() -> None:
                 phi[:, :, c, 7 + n : 7 + n + k], np.broadcast_to(np.eye(k)[c], (3, n, k))
             )
         items = market.cand_items
-        for i, j in learner.graph.edges:
+        for i, j in learner.acting.graph.edges:
             same = features.same_item(batch.obs, i, j)
             assert np.array_equal(same, items[:, i, :, None] == items[:, j, None, :])
             collisions += int(same.sum())
         batch, _, _ = train_step(env, learner, batch)
     assert collisions > 0
-    assert learner.u.shape == (n * (n - 1) // 2, 3 * 3 + 1)  # rank-class pairs + same item
+    assert learner.value.u.shape == (n * (n - 1) // 2, 3 * 3 + 1)  # rank-class pairs + same item
 
 
 def test_linear_maql_pair_term_steers_max_plus_away_from_duplicates() -> None:
@@ -173,17 +176,18 @@ def test_linear_maql_pair_term_steers_max_plus_away_from_duplicates() -> None:
     env = open_env(env_id, tiny(env_id), 3)
     learner = make_learner("maql-linear", env.info, {}, np.random.default_rng(0))
     market = env.env.market
-    learner.w[:, 5] = 1.0  # φ column 5 is cand_overlap: alone, every agent shows a shared item
-    learner.w[:, 0] = 0.01  # column 0, the backbone score, breaks ties as learned values do
+    weights = learner.value.w
+    weights[:, 5] = 1.0  # φ column 5 is cand_overlap: alone, every agent shows a shared item
+    weights[:, 0] = 0.01  # column 0, the backbone score, breaks ties as learned values do
     batch = env.reset(seed=6)
     duplicates = {"alone": 0, "with pair term": 0}
     for _ in range(40):
         for case, same_weight in (("alone", 0.0), ("with pair term", -10.0)):
-            learner.u[:, -1] = same_weight
+            learner.value.u[:, -1] = same_weight
             actions = learner.act(batch, explore=False)
             shown = np.take_along_axis(market.cand_items, actions[:, :, None], axis=2)[:, :, 0]
             duplicates[case] += sum(int(((shown[:, i] == shown[:, j]) & (shown[:, i] >= 0)).sum())
-                                    for i, j in learner.graph.edges)  # fmt: skip
+                                    for i, j in learner.acting.graph.edges)  # fmt: skip
         batch = env.step(np.zeros_like(actions)).batch
     assert duplicates["alone"] > 10 and duplicates["with pair term"] == 0, duplicates
 

@@ -104,7 +104,7 @@ def test_item4_non_finite_tensors_are_refused(name: str, tmp_path: Path) -> None
         with torch.no_grad():
             next(learner.online.parameters()).view(-1)[0] = float("nan")
     else:
-        learner.q[...] = np.nan  # a Q-table of NaN, saved with a valid checksum
+        learner.value.q[...] = np.nan  # a Q-table of NaN, saved with a valid checksum
     path = tmp_path / "ckpt"
     learner.save(str(path))
     target = fresh(name, info)
