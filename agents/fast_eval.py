@@ -1,13 +1,16 @@
 """Evaluation on the vector env: all evaluation episodes of a market preset in one batch.
 
 :func:`agents.train.evaluate` plays one ParallelEnv episode per evaluation seed, one after
-another. :func:`evaluate_vector` plays the same number of greedy episodes as the worlds of
-one :func:`marec_env.vector_env`, stepped together. What "an episode per seed" means here:
-the E-world vector env is reset once with the evaluation's first seed, and world b's first
-episode is episode b. Episodes are i.i.d. draws of the same preset in both paths (same
-dynamics code, ``Market`` at W = E instead of W = 1), so returns and metrics agree in
-distribution, not sample for sample; the ParallelEnv path stays the reference and a test
-checks the two against each other. Returns the same tuple as ``evaluate``.
+another. :func:`evaluate_vector` plays the same episodes as the worlds of one
+:func:`marec_env.vector_env`, stepped together: "an episode per seed" means the same in both
+paths. The vector env is reset with the list of seeds (``reset(seed=[s_0, ..., s_{E-1}])``),
+which gives world b its own random streams, the ones a ParallelEnv reset with s_b draws from
+(:mod:`marec_env.streams`), so world b plays the ParallelEnv's episode with seed s_b: the
+same users, clicks and returns, for any policy that acts on a batch of worlds as it acts on
+each world alone (every greedy learner here). tests/test_learners_marec.py checks the two
+paths episode for episode on a v0 and a v1 preset; the ParallelEnv path stays selectable
+(``TrainConfig.eval_vector=False``, a scenario's ``eval_backend: parallel``) as that check.
+Returns the same tuple as ``evaluate``.
 """
 
 from __future__ import annotations
@@ -28,11 +31,24 @@ def evaluate_vector(
 ) -> tuple[dict[str, float], float, dict[str, float], int]:
     """Greedy episodes, one per world of ``env`` (len(seeds) worlds): (agent returns, team
     return, metrics, decisions), means over episodes as in ``agents.train.evaluate``."""
+    returns, team, sums, steps = play_episodes(env, learner, seeds, reads_oracle)
+    agents = tuple(env.possible_agents)
+    mean = returns.mean(axis=0)
+    metrics = {k: v / steps for k, v in sorted(sums.items())}
+    return ({a: float(mean[k]) for k, a in enumerate(agents)}, float(team.mean()), metrics,
+            steps * len(seeds))  # fmt: skip
+
+
+def play_episodes(
+    env: Any, learner: Learner, seeds: list[int], reads_oracle: bool = False
+) -> tuple[np.ndarray, np.ndarray, dict[str, float], int]:
+    """World b plays the greedy episode of seed ``seeds[b]``: per-episode agent returns
+    (E, N), team returns (E,), the step sums of the world-mean metrics, and the steps."""
     agents = tuple(env.possible_agents)
     worlds = env.num_envs
     if worlds != len(seeds):
         raise ValueError(f"the vector env has {worlds} worlds for {len(seeds)} episodes")
-    obs, _ = env.reset(seed=seeds[0])
+    obs, _ = env.reset(seed=list(seeds))
     totals, team = np.zeros((worlds, len(agents))), np.zeros(worlds)
     sums: dict[str, float] = {}
     t = 0
@@ -52,10 +68,7 @@ def evaluate_vector(
         t += 1
         if all(np.all(trunc[a]) for a in agents):  # fixed horizon: every world ends together
             break
-    returns = totals.mean(axis=0)
-    metrics = {k: v / t for k, v in sorted(sums.items())}
-    return ({a: float(returns[k]) for k, a in enumerate(agents)}, float(team.mean()), metrics,
-            t * worlds)  # fmt: skip
+    return totals, team, sums, t
 
 
 def _accumulate(sums: dict[str, float], infos: dict[str, Any], agents: tuple[str, ...]) -> None:

@@ -10,7 +10,9 @@ One loop serves the PettingZoo ParallelEnv (``num_envs=1``) and the vector env
 ``steps`` counts world-steps (a vector step of B worlds is B steps). After every
 ``eval_interval`` steps, and at the end, :func:`evaluate` plays ``eval_episodes`` episodes
 greedily (no exploration, no learning) on a separate ParallelEnv; episode k of every
-evaluation is reset with the same seed, so successive evaluations see the same users.
+evaluation is reset with the same seed, so successive evaluations see the same users. With
+``eval_vector`` the same episodes are played as the worlds of one vector env
+(:func:`agents.fast_eval.evaluate_vector`).
 Learners that do not train (random, greedy, oracle) are only evaluated, at the same steps.
 
 Seeds: ``np.random.SeedSequence(cfg.seed).spawn(3)`` → training env, evaluation episodes,
@@ -59,9 +61,10 @@ class TrainConfig:
     seed: int = 0
     num_envs: int = 1
     eval_vector: bool = False
-    """Evaluate market presets on one vector env of ``eval_episodes`` worlds stepped together
-    (:mod:`agents.fast_eval`: episodes equal in distribution to the ParallelEnv path, not
-    sample for sample); False plays ParallelEnv episodes one per seed (the reference)."""
+    """Evaluate market presets on one vector env of ``eval_episodes`` worlds stepped together,
+    world k seeded with episode k's seed (:mod:`agents.fast_eval`: the same episodes as the
+    ParallelEnv path, several times faster); False plays ParallelEnv episodes one per seed
+    (the reference). The benchmark harness sets it (scenario ``eval_backend``)."""
 
     def __post_init__(self) -> None:
         for name, low in (("steps", 1), ("eval_interval", 1), ("eval_episodes", 1),

@@ -36,6 +36,11 @@ def learner_description(name: str) -> str:
     return learners.get_spec(name).description
 
 
+def learner_vectorised(name: str) -> bool:
+    """Capability ``vectorised``: the learner acts on a batch of worlds (vector evaluation)."""
+    return learners.get_spec(name).capabilities.vectorised
+
+
 def learner_param_defaults(name: str) -> dict[str, Any] | None:
     """Field name → default of the learner's hyper-parameters; None for an unknown learner."""
     if name not in learners.LEARNERS:

@@ -404,5 +404,16 @@ def _check_same_run(path: Path, meta: dict[str, Any], name: str, digest: str) ->
         raise ResultsDirError(
             f"{path} holds results of scenario {name!r} with another configuration "
             f"(config hash {str(meta.get('config_hash'))[:12]}…, now {digest[:12]}…); "
-            "choose another --out to keep both"
+            "choose another --out to keep both" + _backend_hint(meta)
         )
+
+
+def _backend_hint(meta: dict[str, Any]) -> str:
+    """Results written before scenarios had ``eval_backend`` were evaluated on the ParallelEnv."""
+    config = meta.get("config")
+    if not isinstance(config, dict) or "eval_backend" in config:
+        return ""
+    return (
+        "; it was written before scenarios had eval_backend (its evaluations ran on the "
+        "ParallelEnv): add 'eval_backend: parallel' to the scenario to resume it"
+    )

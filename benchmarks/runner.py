@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from types import FrameType
 from typing import Any
 
-from benchmarks import results
+from benchmarks import registries, results
 from benchmarks.results import ResultsDir
 from benchmarks.scenario import LearnerEntry, Scenario, config_hash
 
@@ -112,6 +112,7 @@ def make_config(factory: ConfigFactory, scenario: Scenario, entry: LearnerEntry,
         eval_episodes=scenario.eval_episodes,
         seed=seed,
         num_envs=scenario.num_envs,
+        eval_vector=scenario.eval_backend == "vector" and registries.learner_vectorised(entry.name),
     )
 
 

@@ -15,6 +15,7 @@ the seeds. Example::
     eval_episodes: 5
     seeds: 3          # a count (seeds 0, 1, 2) or a list of ints
     num_envs: 1
+    eval_backend: vector   # or parallel: where the evaluation episodes are played
 """
 
 from __future__ import annotations
@@ -74,6 +75,13 @@ class Scenario:
     """Training seeds; in YAML a list of ints or a count n (seeds 0..n-1)."""
     num_envs: int
     """Parallel worlds per training run (1 = the PettingZoo env, more = the vector env)."""
+    eval_backend: str = "vector"
+    """Where evaluation plays its ``eval_episodes`` episodes: ``vector`` (default) on one
+    vector env, world k seeded with episode k's seed, all stepped together; ``parallel`` one
+    ParallelEnv episode per seed after another. Both play the same episodes (world k is the
+    ParallelEnv's episode with seed k, see agents/fast_eval.py); ``parallel`` is the
+    reference and the check. Learners that are not ``vectorised`` and envs that are not
+    markets always use ``parallel``."""
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form (JSON/YAML-safe) that :func:`from_dict` reads back."""
@@ -90,6 +98,7 @@ class Scenario:
             "eval_episodes": self.eval_episodes,
             "seeds": list(self.seeds),
             "num_envs": self.num_envs,
+            "eval_backend": self.eval_backend,
         }
 
     def learner(self, label: str) -> LearnerEntry:
@@ -111,6 +120,7 @@ FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "eval_episodes": (int,),
     "seeds": (int, list),
     "num_envs": (int,),
+    "eval_backend": (str,),
 }
 DEFAULTS: dict[str, Any] = {
     "description": "",
@@ -118,7 +128,9 @@ DEFAULTS: dict[str, Any] = {
     "eval_episodes": 5,
     "seeds": 3,
     "num_envs": 1,
+    "eval_backend": "vector",
 }
+EVAL_BACKENDS = ("vector", "parallel")
 LEARNER_KEYS = ("name", "params", "label")
 
 
@@ -271,7 +283,16 @@ def from_dict(raw: Any, default_name: str = "scenario") -> Scenario:
         eval_episodes=_positive("eval_episodes", values["eval_episodes"]),
         seeds=_seeds(values["seeds"]),
         num_envs=num_envs,
+        eval_backend=_eval_backend(values["eval_backend"]),
     )
+
+
+def _eval_backend(value: str) -> str:
+    if value not in EVAL_BACKENDS:
+        raise ScenarioError(
+            f"eval_backend: unknown value {value!r}; allowed: {', '.join(EVAL_BACKENDS)}"
+        )
+    return value
 
 
 def resolve_path(spec: str | Path) -> Path:
@@ -315,6 +336,8 @@ def canonical_json(scenario: Scenario) -> str:
     """Sorted-key compact JSON of everything that changes results (not the description)."""
     data = scenario.to_dict()
     data.pop("description")
+    if data["eval_backend"] == "parallel":  # what every run did before the field existed
+        data.pop("eval_backend")
     return json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
 
 

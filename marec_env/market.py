@@ -24,6 +24,7 @@ from marec_env.observation import ObservationLayout, action_masks, observe, publ
 from marec_env.recommenders import backbone_id, make_backbone
 from marec_env.recommenders.candidates import CandidateCache
 from marec_env.step import Setup, StepResult
+from marec_env.streams import WorldGenerators
 from marec_env.world import STREAMS, World, spawn_streams
 
 __all__ = ["STREAMS", "Market", "StepResult", "catalog_for"]
@@ -98,6 +99,14 @@ class Market:
         """One SeedSequence controls everything: spawn one Generator per component."""
         self.rng = spawn_streams(seed_sequence)
         self.world.started[:] = False  # a seeded reset starts a new run (long-run mode)
+
+    def seed_worlds(self, seed_sequences: list[np.random.SeedSequence]) -> None:
+        """World b draws from the streams :meth:`seed` would spawn from ``seed_sequences[b]``
+        (:mod:`marec_env.streams`): each world replays a one-world market seeded alike."""
+        per_world = [spawn_streams(s) for s in seed_sequences]
+        self.rng = {name: WorldGenerators([streams[name] for streams in per_world])
+                    for name in STREAMS}  # fmt: skip
+        self.world.started[:] = False
 
     def reset_worlds(self, worlds: np.ndarray) -> None:
         """Start a new episode in the given worlds."""

@@ -36,6 +36,7 @@ from marec_env.core.choice import sample_choice
 from marec_env.mechanisms import Mechanism
 from marec_env.recommenders.base import Backbone
 from marec_env.recommenders.candidates import CandidateCache
+from marec_env.streams import rows_for
 from marec_env.world import Candidates, LastPage, World
 
 MARKET_METRICS = (
@@ -208,7 +209,8 @@ def reset_worlds(setup: Setup, world: World, rng: Streams, worlds: np.ndarray) -
     world.exposure.reset(worlds)
     world.counts.clear(worlds)
     world.last.clear(worlds, cfg.slots)
-    users.start_sessions(world.sessions, worlds, u, (cfg.budget_min, cfg.budget_max), rng["users"])
+    budgets = (cfg.budget_min, cfg.budget_max)
+    users.start_sessions(world.sessions, worlds, u, budgets, rows_for(rng["users"], worlds))
     world.candidates = refresh_candidates(setup, world)
 
 
@@ -224,7 +226,8 @@ def _continue_worlds(setup: Setup, world: World, rng: Streams, worlds: np.ndarra
     for cache in setup.caches:  # the clock restarts: so does the release schedule
         cache.invalidate_worlds(worlds)
     budgets = (cfg.budget_min, cfg.budget_max)
-    users.start_sessions(world.sessions, worlds, cfg.n_users, budgets, rng["users"])
+    users_rng = rows_for(rng["users"], worlds)
+    users.start_sessions(world.sessions, worlds, cfg.n_users, budgets, users_rng)
 
 
 def cap_bids(bids: np.ndarray, budget_left: np.ndarray) -> np.ndarray:
@@ -390,12 +393,13 @@ def turn_over(setup: Setup, world: World, rng: np.random.Generator) -> None:
     if len(leaving) == 0:
         return
     churn = cfg.churn_rate * np.exp(-cfg.churn_per_click * sess.clicks[leaving])
-    churned = leaving[rng.random(len(leaving)) < churn]
+    churned = leaving[rows_for(rng, leaving).random(len(leaving)) < churn]
     world.session_topics[leaving] = 0.0
     world.session_seen[leaving] = False
     if len(churned):
         admit_new_users(setup, world, churned, sess.user[churned], rng)
-    users.start_sessions(sess, leaving, cfg.n_users, (cfg.budget_min, cfg.budget_max), rng)
+    budgets = (cfg.budget_min, cfg.budget_max)
+    users.start_sessions(sess, leaving, cfg.n_users, budgets, rows_for(rng, leaving))
 
 
 def tick(setup: Setup, world: World) -> None:
@@ -429,7 +433,8 @@ def admit_new_users(
     backbones start their profiles from what the users state at sign-up."""
     pop = world.population
     from_stated = setup.config.text_noise > 0  # v1: the profile text names stated interests
-    users.draw_users(pop, worlds, user_ids, rng, stated_noise=0.5, profile_from_stated=from_stated)
+    users.draw_users(pop, worlds, user_ids, rows_for(rng, worlds), stated_noise=0.5,
+                     profile_from_stated=from_stated)  # fmt: skip
     stated = pop.stated[worlds, user_ids]
     text_ids = pop.profile_text_id[worlds, user_ids]
     for backbone, cache in zip(setup.backbones, setup.caches):

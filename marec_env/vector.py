@@ -11,7 +11,7 @@ from marec_env.config import MarketConfig
 from marec_env.frontend import AgentInterface
 from marec_env.market import Market
 from marec_env.threads import env_threads
-from marec_env.validation import check_num_envs, check_seed, require_reset
+from marec_env.validation import SeedError, check_num_envs, check_seed, require_reset
 
 
 class VectorMarketEnv:
@@ -53,7 +53,14 @@ class VectorMarketEnv:
         return self.interface.action_space(agent)
 
     @env_threads
-    def reset(self, seed: int | None = None, options: dict[str, Any] | None = None):
+    def reset(self, seed: int | list[int] | None = None, options: dict[str, Any] | None = None):
+        """Reset every world. ``seed``: one int seeds the market's shared streams; a list of
+        ``num_envs`` ints seeds world b alone with ``seed[b]``, so that world b plays the
+        episode of a ParallelEnv reset with ``seed[b]`` (:mod:`marec_env.streams`)."""
+        if isinstance(seed, (list, tuple)) or (isinstance(seed, np.ndarray) and seed.ndim == 1):
+            self.market.seed_worlds([np.random.SeedSequence(s) for s in self._seeds(seed)])
+            self._seeded = True
+            seed = None
         seed = check_seed(seed)
         if seed is not None or not self._seeded:
             self.market.seed(np.random.SeedSequence(seed))
@@ -61,6 +68,15 @@ class VectorMarketEnv:
         self.market.reset_worlds(self._all)
         self._obs = obs = self.market.observations()
         return self._split(obs), {a: {} for a in self.possible_agents}
+
+    def _seeds(self, seeds: Any) -> list[int]:
+        if len(seeds) != self.num_envs:
+            raise SeedError(f"reset(seed=[...]) needs one seed per world: {self.num_envs} "
+                            f"worlds, got {len(seeds)} seeds")  # fmt: skip
+        checked = [check_seed(s) for s in seeds]
+        if any(s is None for s in checked):
+            raise SeedError("reset(seed=[...]): every world's seed must be an integer >= 0")
+        return [int(s) for s in checked if s is not None]
 
     @env_threads
     def step(self, actions: dict[str, Any] | np.ndarray):

@@ -168,3 +168,16 @@ def test_run_record_is_json(tmp_path: Path) -> None:
     meta = json.loads((tmp_path / results.META_FILE).read_text())
     assert meta["status"] == "complete" and meta["config"]["steps"] == 100
     assert meta["config_hash"] == scen.config_hash(scenario())
+
+
+def test_resuming_a_run_from_before_eval_backend_says_how(tmp_path: Path) -> None:
+    old = scenario(eval_backend="parallel")
+    store = ResultsDir.open(tmp_path, old)
+    store.save("partial")
+    meta = json.loads((tmp_path / results.META_FILE).read_text())
+    del meta["config"]["eval_backend"]  # as written before the field existed
+    (tmp_path / results.META_FILE).write_text(json.dumps(meta))
+    store.close()
+    with pytest.raises(ResultsDirError, match="add 'eval_backend: parallel' to the scenario"):
+        ResultsDir.open(tmp_path, scenario())
+    ResultsDir.open(tmp_path, old).close()  # the same configuration resumes

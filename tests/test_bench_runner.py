@@ -28,6 +28,7 @@ class Config:
     eval_episodes: int
     seed: int
     num_envs: int = 1
+    eval_vector: bool = False
 
 
 @dataclass

@@ -224,3 +224,21 @@ def test_team_reward_learner_on_a_competitive_env_is_refused_before_running() ->
     for name in ("mixed", "cold-start", "filter-bubble"):  # maql there on purpose, and says so
         entry = next(e for e in scen.load(name).learners if e.name == "maql")
         assert entry.params == {"maximise_team_reward": True}
+
+
+def test_eval_backend_is_validated_and_parallel_keeps_the_old_hash() -> None:
+    assert scen.from_dict(BASE).eval_backend == "vector"  # the harness default
+    with pytest.raises(ScenarioError, match=r"eval_backend: unknown value 'gpu'; allowed: vector"):
+        scen.from_dict(dict(BASE, eval_backend="gpu"))
+    parallel = scen.from_dict(dict(BASE, eval_backend="parallel"))
+    assert '"eval_backend"' not in scen.canonical_json(parallel)  # runs from before the field
+    assert scen.config_hash(parallel) != scen.config_hash(scen.from_dict(BASE))
+
+
+def test_runner_evaluates_on_the_vector_env_unless_told_otherwise() -> None:
+    from agents.train import TrainConfig
+    from benchmarks.runner import make_config
+
+    for backend, vector in (("vector", True), ("parallel", False)):
+        scenario = scen.from_dict(dict(BASE, eval_backend=backend))
+        assert make_config(TrainConfig, scenario, scenario.learners[0], 0).eval_vector is vector

@@ -76,3 +76,32 @@ def test_vector_env_rejects_bad_actions():
     with pytest.raises(marec_env.ActionError, match="missing"):
         vec.step({"recommender_0": np.zeros(3, np.int64)})
     vec.step(good)  # still usable
+
+
+@pytest.mark.parametrize("env_id", MARKET_IDS)
+def test_world_seeded_alone_plays_the_parallel_env_episode_of_its_seed(env_id):
+    """reset(seed=[...]): world b is the ParallelEnv reset with seed b, draw for draw."""
+    kwargs, seeds = {**small(env_id), "max_cycles": 15}, [5, 11, 23]
+    vec = marec_env.vector_env(env_id, num_envs=len(seeds), **kwargs)
+    v_obs, _ = vec.reset(seed=seeds)
+    par = [marec_env.parallel_env(env_id, **kwargs) for _ in seeds]
+    p_obs = [env.reset(seed=s)[0] for env, s in zip(par, seeds)]
+    rng = np.random.default_rng(0)
+    n = par[0].action_space(par[0].possible_agents[0]).n
+    for step in range(15):
+        joint = rng.integers(n, size=(len(seeds), len(vec.possible_agents)))
+        for b, env in enumerate(par):
+            for agent in env.possible_agents:
+                np.testing.assert_array_equal(p_obs[b][agent], v_obs[agent][b], f"{step} {b}")
+        v_obs, v_rew, _, _, v_info = vec.step(
+            {a: joint[:, k] for k, a in enumerate(vec.possible_agents)}
+        )
+        for b, env in enumerate(par):
+            p_obs[b], p_rew, _, _, p_info = env.step(
+                {a: int(joint[b, k]) for k, a in enumerate(env.possible_agents)}
+            )
+            for agent in env.possible_agents:
+                assert p_rew[agent] == v_rew[agent][b]
+                assert p_info[agent]["clicks"] == v_info[agent]["clicks"][b]
+    with pytest.raises(marec_env.validation.SeedError, match="one seed per world"):
+        vec.reset(seed=seeds[:2])

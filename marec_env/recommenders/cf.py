@@ -8,6 +8,7 @@ from marec_env import kernels
 from marec_env.config import MarketConfig
 from marec_env.core.catalog import Catalog
 from marec_env.recommenders.base import Backbone
+from marec_env.streams import rows_for
 
 INIT_SCALE = 0.1
 REGULARISATION = 0.01
@@ -39,14 +40,16 @@ class CollaborativeBackbone(Backbone):
     def reset(self, worlds: np.ndarray, rng: np.random.Generator) -> None:
         self.rng = rng
         shape = (len(worlds), self.catalog.n_items, self.config.cf_factors)
-        self.item_factors[worlds] = INIT_SCALE * rng.standard_normal(shape, np.float32)
+        draws = rows_for(rng, worlds).standard_normal(shape, np.float32)
+        self.item_factors[worlds] = INIT_SCALE * draws
         self.deployed[worlds] = self.item_factors[worlds]
         self.clicks[worlds] = 0
         self.visible[worlds] = False
 
     def new_users(self, worlds, users, stated_interests, profile_text_ids) -> None:
         shape = (len(worlds), self.config.cf_factors)
-        self.user_factors[worlds, users] = INIT_SCALE * self.rng.standard_normal(shape, np.float32)
+        draws = rows_for(self.rng, worlds).standard_normal(shape, np.float32)
+        self.user_factors[worlds, users] = INIT_SCALE * draws
 
     def scores(self, worlds: np.ndarray, users: np.ndarray) -> np.ndarray:
         # float64 products rounded to float32: the same in every batch and in the fused kernel.
