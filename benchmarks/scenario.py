@@ -265,7 +265,9 @@ def from_dict(raw: Any, default_name: str = "scenario") -> Scenario:
     if len(set(labels)) != len(labels):
         raise ScenarioError(f"learners: duplicate labels {labels}; add a distinct 'label'")
     num_envs = _positive("num_envs", values["num_envs"])
-    _env(values["env_id"], values["env_overrides"], num_envs)
+    backend = _eval_backend(values["eval_backend"])
+    eval_worlds = _positive("eval_episodes", values["eval_episodes"]) if backend == "vector" else 1
+    _env(values["env_id"], values["env_overrides"], max(num_envs, eval_worlds))  # both must fit
     for i, entry in enumerate(learners):
         try:
             registries.check_learner_fits_env(entry.name, entry.params, values["env_id"],
@@ -283,7 +285,7 @@ def from_dict(raw: Any, default_name: str = "scenario") -> Scenario:
         eval_episodes=_positive("eval_episodes", values["eval_episodes"]),
         seeds=_seeds(values["seeds"]),
         num_envs=num_envs,
-        eval_backend=_eval_backend(values["eval_backend"]),
+        eval_backend=backend,
     )
 
 

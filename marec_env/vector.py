@@ -57,7 +57,7 @@ class VectorMarketEnv:
         """Reset every world. ``seed``: one int seeds the market's shared streams; a list of
         ``num_envs`` ints seeds world b alone with ``seed[b]``, so that world b plays the
         episode of a ParallelEnv reset with ``seed[b]`` (:mod:`marec_env.streams`)."""
-        if isinstance(seed, (list, tuple)) or (isinstance(seed, np.ndarray) and seed.ndim == 1):
+        if isinstance(seed, (list, tuple)):  # Gymnasium's per-world seeds (not an array)
             self.market.seed_worlds([np.random.SeedSequence(s) for s in self._seeds(seed)])
             self._seeded = True
             seed = None
