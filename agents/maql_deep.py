@@ -9,7 +9,14 @@ edges* (parameter sharing)::
 
 f (the utility network) maps one agent's observation to A values; g (the payoff network)
 maps a pair of observations to an A × A table, symmetrised so that f_ij does not depend on
-which end of the edge is called i. Acting is max-plus on G (:func:`agents.maxplus.max_plus`,
+which end of the edge is called i. Where the env publishes the shared candidate board
+(``cand_rival_rank``) and ``same_item`` is on, f_ij also adds ``u · same(a_i, a_j)``: one
+learned weight u on the bit "the two actions show the same item", read from the board as
+linear MAQ-L reads it (:meth:`agents.features.CandidateFeatures.same_item`). A network can
+only learn that bit from two raw observations by matching board entries over A × A action
+pairs; given as an input, duplicates cost what they cost after a few hundred updates.
+
+Acting is max-plus on G (:func:`agents.maxplus.max_plus`,
 every message counted in ``messages`` and kept in ``message_log`` like the other MAQ-L
 variants); exploration is ε-greedy over the joint action of each connected component.
 
@@ -41,6 +48,7 @@ from agents.acting import MaxPlusActing, MaxPlusParams
 from agents.base import BaseLearner, Batch, EnvInfo
 from agents.dqn import DQNParams, Replay, ReplayTraining, StackedMLP, check_optimizer_state
 from agents.exploration import epsilon_greedy, linear_schedule
+from agents.features import CandidateFeatures
 from agents.maxplus import CoordinationGraph, max_plus
 from agents.params import check
 
@@ -52,6 +60,9 @@ class MAQLDeepParams(DQNParams, MaxPlusParams):
 
     pair_hidden: tuple[int, ...] = (64,)
     """Hidden layer widths of the payoff network g(o_i, o_j)."""
+    same_item: bool = True
+    """Add the learned pair term u · "the two actions show the same item" (read from the
+    ``cand_rival_rank`` board; ignored on envs without it, e.g. the matrix game)."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -70,14 +81,19 @@ class CoordinationNet(nn.Module):
         self.n_actions = a
         self.utility = StackedMLP(1, [d, *params.hidden, a], gen)
         self.payoff = StackedMLP(1, [2 * d, *params.pair_hidden, a * a], gen)
+        # (1, 1): stacked like StackedMLP parameters, for the per-stack gradient clip.
+        self.same_weight = nn.Parameter(torch.zeros((1, 1)))
 
     def local(self, obs: torch.Tensor) -> torch.Tensor:
         """(N, B, A) f(o_i) of agent-major observations (N, B, D)."""
         n, b, d = obs.shape
         return self.utility(obs.reshape(1, n * b, d)).reshape(n, b, -1)
 
-    def pairs(self, obs: torch.Tensor, edges: list[tuple[int, int]]) -> torch.Tensor:
-        """(E, B, A, A) symmetrised f_ij(a_i, a_j) of every edge (i, j)."""
+    def pairs(
+        self, obs: torch.Tensor, edges: list[tuple[int, int]], same: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """(E, B, A, A) symmetrised f_ij(a_i, a_j) of every edge (i, j); ``same`` (E, B, A, A)
+        the same-item bits of each edge's action pairs, or None."""
         if not edges:
             return obs.new_zeros((0, obs.shape[1], self.n_actions, self.n_actions))
         i, j = (torch.tensor(side) for side in zip(*edges))
@@ -86,14 +102,15 @@ class CoordinationNet(nn.Module):
         e, b, two_d = forward.shape
         both = self.payoff(torch.cat([forward, backward]).reshape(1, 2 * e * b, two_d))
         both = both.reshape(2, e, b, self.n_actions, self.n_actions)
-        return 0.5 * (both[0] + both[1].transpose(-1, -2))
+        payoff = 0.5 * (both[0] + both[1].transpose(-1, -2))
+        return payoff if same is None else payoff + self.same_weight[0, 0] * same
 
 
 class MAQLDeep(ReplayTraining, BaseLearner):
     """Deep coordination graph with max-plus; see the module docstring."""
 
     name = "maql-deep"
-    version = 1
+    version = 2  # 2: the same-item pair weight
 
     def __init__(self, info: EnvInfo, params: MAQLDeepParams, rng: np.random.Generator) -> None:
         super().__init__(info, params, rng)
@@ -107,6 +124,8 @@ class MAQLDeep(ReplayTraining, BaseLearner):
         self.graph = CoordinationGraph(self.n_agents, params.graph)
         self.edges = self.graph.edges
         self.acting = MaxPlusActing(self.graph, params)
+        self.features = CandidateFeatures(info, needed_by=self.name) \
+            if params.same_item and self.edges and _has_board(info) else None  # fmt: skip
         self._calls = 0
 
     @property
@@ -115,12 +134,20 @@ class MAQLDeep(ReplayTraining, BaseLearner):
         return linear_schedule(p.epsilon_start, p.epsilon_end, p.epsilon_decay_steps,
                                self.steps_seen)  # fmt: skip
 
+    def _same(self, obs: torch.Tensor) -> torch.Tensor | None:
+        """(E, B, A, A) float same-item bits of every edge, from agent-major obs (N, B, D)."""
+        if self.features is None:
+            return None
+        batch_major = obs.numpy().transpose(1, 0, 2)
+        same = np.stack([self.features.same_item(batch_major, i, j) for i, j in self.edges])
+        return torch.from_numpy(same.astype(np.float32))
+
     # -- acting: max-plus on the graph -----------------------------------------------------
     def _terms(self, net: CoordinationNet, obs: torch.Tensor) -> tuple[np.ndarray, list]:
         """(B, N, A) utilities and per-edge (B, A, A) payoffs, as float64 arrays."""
         with torch.no_grad():
             local = net.local(obs).numpy().transpose(1, 0, 2).astype(np.float64)
-            pair = list(net.pairs(obs, self.edges).numpy().astype(np.float64))
+            pair = list(net.pairs(obs, self.edges, self._same(obs)).numpy().astype(np.float64))
         return local, pair
 
     def act(self, batch: Batch, explore: bool = True) -> np.ndarray:
@@ -138,7 +165,7 @@ class MAQLDeep(ReplayTraining, BaseLearner):
         value = net.local(obs).gather(2, actions.unsqueeze(2)).squeeze(2)
         if not self.edges:
             return value
-        pair = net.pairs(obs, self.edges)
+        pair = net.pairs(obs, self.edges, self._same(obs))
         rows = torch.arange(obs.shape[1])
         shares = torch.zeros_like(value)
         for e, (i, j) in enumerate(self.edges):
@@ -200,3 +227,8 @@ class MAQLDeep(ReplayTraining, BaseLearner):
         self.optimizer.load_state_dict(tensors["optimizer"])
         self.torch_rng.set_state(tensors["torch_rng"])
         self._apply_state(path, header["state"])
+
+
+def _has_board(info: EnvInfo) -> bool:
+    layout = info.obs_layout or {}
+    return "cand_rival_rank" in layout and "cand_valid" in layout

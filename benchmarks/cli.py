@@ -90,6 +90,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_scenario_args(run)
     run.add_argument("--learners", type=_comma_list, help="comma-separated learners to run")
     run.add_argument("--seeds", type=_positive_int, help="number of seeds (0..N-1)")
+    run.add_argument(
+        "--jobs", type=_positive_int, default=1,
+        help="train (learner, seed) runs on this many local processes (default 1)",
+    )  # fmt: skip
     train = sub.add_parser("train", help="train one learner on one seed and write its rows")
     _add_scenario_args(train)
     train.add_argument("--learner", required=True, help="learner name or label")
@@ -164,8 +168,9 @@ def agent_labels(meta: dict[str, Any]) -> dict[str, str]:
 
 
 def _train(
-    scenario: Scenario, out: Path, progress: bool, report: bool, tensorboard: str | None = None
-) -> int:
+    scenario: Scenario, out: Path, progress: bool, report: bool, tensorboard: str | None = None,
+    jobs: int = 1,
+) -> int:  # fmt: skip
     ResultsDir.check(out, scenario)  # every refusal before anything is created or imported
     train_fn, factory = runner.load_trainer()
     if tensorboard is not None and not tb.available():
@@ -178,7 +183,7 @@ def _train(
         stop = runner.StopFlag()
         with stop.installed(), tb.optional_log(tensorboard) as on_row:
             outcome = runner.run_scenario(
-                scenario, store, train_fn, factory, stop, progress, on_row
+                scenario, store, train_fn, factory, stop, progress, on_row, jobs=jobs
             )
         if report:
             with stop.deferring():  # a second SIGTERM must not lose the report
@@ -190,7 +195,8 @@ def _train(
 def cmd_run(args: argparse.Namespace) -> int:
     scenario = load_scenario(args, learners=args.learners, seeds=args.seeds)
     out = _out_dir(args, scenario)
-    return _train(scenario, out, not args.no_progress, report=True, tensorboard=args.tensorboard)
+    return _train(scenario, out, not args.no_progress, report=True, tensorboard=args.tensorboard,
+                  jobs=args.jobs)  # fmt: skip
 
 
 def cmd_train(args: argparse.Namespace) -> int:

@@ -146,13 +146,17 @@ def run_scenario(
     stop: StopFlag,
     progress: bool = True,
     on_row: Callable[[results.Row], None] | None = None,
+    jobs: int = 1,
 ) -> Outcome:
     """Train the scenario's units not yet completed in ``store``; rows are saved as they come
-    and also handed to ``on_row`` (e.g. a TensorBoard writer)."""
+    and also handed to ``on_row`` (e.g. a TensorBoard writer). ``jobs`` > 1 trains units on
+    that many local processes (:mod:`benchmarks.parallel`; same rows, any order)."""
     units = [(e, s) for e in scenario.learners for s in scenario.seeds]
     prov = results.provenance(config_hash(scenario))
     finished = sum((e.label, s) in store.completed for e, s in units)
     bar = _Progress(len(units) * scenario.steps, finished * scenario.steps, progress)
+    if jobs > 1:
+        return _run_parallel(scenario, store, units, finished, jobs, stop, prov, bar, on_row)
     done = 0
     try:
         for entry, seed in units:
@@ -167,6 +171,33 @@ def run_scenario(
                 store.mark_complete(entry.label, seed)
                 store.save("running")
             done += 1
+    except KeyboardInterrupt:
+        stop.set()
+    except BaseException:
+        store.save("failed")
+        raise
+    finally:
+        bar.close()
+    interrupted = done < len(units)
+    store.save("interrupted" if interrupted else "complete")
+    return Outcome(interrupted, done, len(units))
+
+
+def _run_parallel(scenario, store, units, finished, jobs, stop, prov, bar, on_row) -> Outcome:
+    from benchmarks import parallel
+
+    pending = [(e, s) for e, s in units if (e.label, s) not in store.completed]
+    last_step: dict[tuple[str, int], int] = {}
+
+    def on_progress(label: str, seed: int, step: int) -> None:
+        bar.unit(label, seed)
+        bar.advance(step - last_step.get((label, seed), 0))
+        last_step[(label, seed)] = step
+
+    done = finished
+    try:
+        done += parallel.run_units(scenario, store, pending, jobs, stop, prov, on_progress,
+                                   on_row)  # fmt: skip
     except KeyboardInterrupt:
         stop.set()
     except BaseException:
