@@ -34,12 +34,12 @@ def bench(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
     ("argv", "message"),
     [
         (["run", "no-such-scenario"], "scenario file not found"),
-        (["run", "default", "--seeds", "0"], "--seeds: expected an integer >= 1"),
-        (["run", "default", "--steps", "x"], "--steps: expected an integer"),
-        (["run", "default", "--learners", "iql,nope"], "unknown learner 'nope'"),
-        (["run", "default", "--set", "steps=many"], "--set steps: expected integer"),
-        (["run", "default", "--set", "env_overrides.slots=99"], "slots (99) must be <="),
-        (["train", "default", "--learner", "iql", "--seed", "-1"], "--seed must be >= 0"),
+        (["run", "smoke-v0", "--seeds", "0"], "--seeds: expected an integer >= 1"),
+        (["run", "smoke-v0", "--steps", "x"], "--steps: expected an integer"),
+        (["run", "smoke-v0", "--learners", "iql,nope"], "unknown learner 'nope'"),
+        (["run", "smoke-v0", "--set", "steps=many"], "--set steps: expected integer"),
+        (["run", "smoke-v0", "--set", "env_overrides.slots=99"], "slots (99) must be <="),
+        (["train", "smoke-v0", "--learner", "iql", "--seed", "-1"], "--seed must be >= 0"),
         (["plot", "does/not/exist"], "is not a directory"),
         (["frobnicate"], "invalid choice"),
         ([], "required"),
@@ -58,12 +58,12 @@ def test_out_is_a_file_and_foreign_dir_are_untouched(
 ) -> None:
     a_file = tmp_path / "taken"
     a_file.write_text("keep me")
-    assert cli.main(["run", "default", "--out", str(a_file)]) == 2
+    assert cli.main(["run", "smoke-v0", "--out", str(a_file)]) == 2
     assert a_file.read_text() == "keep me"
     foreign = tmp_path / "foreign"
     foreign.mkdir()
     (foreign / "notes.md").write_text("mine")
-    assert cli.main(["run", "default", "--out", str(foreign)]) == 2
+    assert cli.main(["run", "smoke-v0", "--out", str(foreign)]) == 2
     assert [p.name for p in foreign.iterdir()] == ["notes.md"]
     assert "refusing to write" in capsys.readouterr().err
 
@@ -117,7 +117,7 @@ def test_run_with_a_stand_in_trainer(
     train = functools.partial(fake_train, interrupt=interrupt)
     monkeypatch.setattr(cli.runner, "load_trainer", lambda: (train, SimpleNamespace))
     out = tmp_path / "out"
-    argv = ["run", "default", "--steps", "30", "--seeds", "2", "--out", str(out), "--no-progress"]
+    argv = ["run", "smoke-v0", "--steps", "30", "--seeds", "2", "--out", str(out), "--no-progress"]
     assert cli.main(argv) == (130 if interrupt else 0)
     rows = results.read_rows(out)
     interval = results.read_meta(out)["config"]["eval_interval"]  # scaled down with --steps
@@ -136,7 +136,7 @@ def test_run_with_a_stand_in_trainer(
 def test_train_one_unit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(cli.runner, "load_trainer", lambda: (fake_train, SimpleNamespace))
     out = tmp_path / "unit"
-    argv = ["train", "default", "--learner", "iql", "--seed", "4", "--steps", "30"]
+    argv = ["train", "smoke-v0", "--learner", "iql", "--seed", "4", "--steps", "30"]
     assert cli.main([*argv, "--out", str(out), "--no-progress"]) == 0
     rows = results.read_rows(out)
     assert rows and {(r["learner"], r["seed"]) for r in rows} == {("iql", 4)}
@@ -157,7 +157,7 @@ def test_run_default_end_to_end(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     rows = results.read_rows(out)
     learners = {r["learner"] for r in rows}
-    assert learners == {"random", "greedy", "iql", "maql"}
+    assert learners == {"random", "greedy-dedup", "dmarl"}
     assert all(r["git_commit"] and len(r["config_hash"]) == 64 for r in rows)
     assert (out / results.CSV_FILE).stat().st_size > 0
     assert "IQM" in (out / "summary.md").read_text()
@@ -170,7 +170,7 @@ def test_rerun_into_the_same_directory(tmp_path: Path, capsys: pytest.CaptureFix
     # In-process (no second interpreter start): same config resumes, another is refused.
     out = tmp_path / "run"
     quick = ["--set", "env_overrides.max_cycles=20", "--set", "eval_episodes=1"]
-    args = ["run", "default", "--steps", "20", "--seeds", "1", "--learners", "random,iql"]
+    args = ["run", "smoke-v0", "--steps", "20", "--seeds", "1", "--learners", "random,iql"]
     args += [*quick, "--out", str(out), "--no-progress"]
     assert cli.main(args) == 0
     before = (out / results.CSV_FILE).read_bytes()
@@ -186,7 +186,7 @@ def test_rerun_into_the_same_directory(tmp_path: Path, capsys: pytest.CaptureFix
 def test_ctrl_c_keeps_what_finished(tmp_path: Path) -> None:
     out = tmp_path / "interrupted"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    cmd = [sys.executable, "-m", "benchmarks", "run", "default", "--seeds", "1", "--out", str(out)]
+    cmd = [sys.executable, "-m", "benchmarks", "run", "smoke-v0", "--seeds", "1", "--out", str(out)]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
     while not (out / results.JSONL_FILE).exists() and time.monotonic() < deadline:

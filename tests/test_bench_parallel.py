@@ -23,7 +23,7 @@ def _by_unit(out: Path) -> dict[tuple, tuple]:
 
 
 def test_jobs_give_the_rows_of_one_process(tmp_path: Path) -> None:
-    args = ["run", "default", "--steps", "40", "--seeds", "2", "--learners", "random,iql", *QUICK]
+    args = ["run", "smoke-v0", "--steps", "40", "--seeds", "2", "--learners", "random,iql", *QUICK]
     assert cli.main([*args, "--out", str(tmp_path / "one")]) == 0
     assert cli.main([*args, "--jobs", "2", "--out", str(tmp_path / "two")]) == 0
     one, two = _by_unit(tmp_path / "one"), _by_unit(tmp_path / "two")
@@ -36,7 +36,7 @@ def test_jobs_give_the_rows_of_one_process(tmp_path: Path) -> None:
 def test_ctrl_c_with_jobs_keeps_what_arrived(tmp_path: Path) -> None:
     out = tmp_path / "interrupted"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    cmd = [sys.executable, "-m", "benchmarks", "run", "default", "--seeds", "2", "--jobs", "2",
+    cmd = [sys.executable, "-m", "benchmarks", "run", "smoke-v0", "--seeds", "2", "--jobs", "2",
            "--steps", "20000", "--out", str(out), "--no-progress"]  # fmt: skip
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 180

@@ -27,7 +27,7 @@ BASE: dict[str, Any] = {
 
 def test_expected_scenarios_exist() -> None:
     names = {p.stem for p in FILES}
-    expected = {"default", "coop-slate", "compete-auction", "mixed", "cold-start"}
+    expected = {"default", "smoke-v0", "coop-slate", "compete-auction", "mixed", "cold-start"}
     assert expected | {"filter-bubble", "large-market"} <= names
 
 
@@ -52,13 +52,13 @@ def test_harness_names_are_the_registries() -> None:
 
 
 def test_default_scenario_contents() -> None:
-    s = scen.load("default")
-    assert s.env_id == "marec/coop-slate-v0"
-    assert [e.name for e in s.learners] == ["random", "greedy", "iql", "maql"]
-    assert s.seeds == (0, 1, 2)
-    v1 = scen.load("default-v1")  # the same short job on the v1 slate
-    assert v1.env_id == "marec/coop-slate-v1"
-    assert [e.name for e in v1.learners] == ["random", "greedy-dedup", "iql-linear", "maql-linear"]
+    s = scen.load("default")  # the README's main job runs on the v1 slate
+    assert s.env_id == "marec/coop-slate-v1"
+    assert [e.name for e in s.learners] == ["random", "greedy-dedup", "dmarl"]
+    assert s.seeds == (0, 1, 2, 3, 4)
+    smoke = scen.load("smoke-v0")  # the former main job, which the harness tests run
+    assert smoke.env_id == "marec/coop-slate-v0"
+    assert [e.name for e in smoke.learners] == ["random", "greedy", "iql", "maql"]
 
 
 def test_large_market_and_filter_bubble() -> None:

@@ -25,7 +25,7 @@ def _scalars(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
 def test_run_writes_the_rows_as_scalars(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(cli.runner, "load_trainer", lambda: (fake_train, SimpleNamespace))
     out, logs = tmp_path / "out", tmp_path / "tb"
-    argv = ["run", "default", "--steps", "30", "--seeds", "2", "--learners", "iql,greedy"]
+    argv = ["run", "smoke-v0", "--steps", "30", "--seeds", "2", "--learners", "iql,greedy"]
     assert cli.main([*argv, "--out", str(out), "--no-progress", "--tensorboard", str(logs)]) == 0
     rows = results.read_rows(out)
     assert {p.parent.relative_to(logs).as_posix() for p in logs.rglob("events.out.tfevents*")} == {
@@ -47,7 +47,7 @@ def test_run_writes_the_rows_as_scalars(tmp_path: Path, monkeypatch: pytest.Monk
 def test_train_writes_one_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(cli.runner, "load_trainer", lambda: (fake_train, SimpleNamespace))
     logs = tmp_path / "tb"
-    argv = ["train", "default", "--learner", "iql", "--seed", "3", "--steps", "30"]
+    argv = ["train", "smoke-v0", "--learner", "iql", "--seed", "3", "--steps", "30"]
     assert cli.main([*argv, "--out", str(tmp_path / "o"), "--tensorboard", str(logs)]) == 0
     assert [p.name for p in logs.iterdir()] == ["iql"]
     assert _scalars(logs / "iql" / "seed3")["eval_return"]
@@ -76,6 +76,6 @@ def test_missing_tensorboard_is_bad_input_and_writes_nothing(
     monkeypatch.setattr(cli.runner, "load_trainer", lambda: (fake_train, SimpleNamespace))
     monkeypatch.setattr(tb, "available", lambda: False)
     out = tmp_path / "out"
-    argv = ["run", "default", "--steps", "30", "--out", str(out), "--tensorboard", str(tmp_path)]
+    argv = ["run", "smoke-v0", "--steps", "30", "--out", str(out), "--tensorboard", str(tmp_path)]
     assert cli.main(argv) == 2
     assert "pip install tensorboard" in capsys.readouterr().err and not out.exists()
