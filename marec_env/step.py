@@ -35,7 +35,7 @@ from marec_env.core.catalog import Catalog
 from marec_env.core.choice import sample_choice
 from marec_env.mechanisms import Mechanism
 from marec_env.recommenders.base import Backbone
-from marec_env.recommenders.candidates import CandidateCache
+from marec_env.recommenders.candidates import UNSCORABLE, CandidateCache
 from marec_env.world import Candidates, LastPage, World
 
 MARKET_METRICS = (
@@ -62,6 +62,7 @@ AGENT_METRICS = (
 )
 INFO_KEYS = (*AGENT_METRICS, *MARKET_METRICS, "backbone_id")
 """Every info dict carries exactly these numeric keys, for every agent, every step."""
+_INFO_ROW = {key: i for i, key in enumerate(INFO_KEYS)}
 
 STAGES = (
     "propose",
@@ -114,7 +115,10 @@ class StepResult:
     truncated: np.ndarray
     """(W,) bool: the world reached ``max_cycles``."""
     info: dict[str, np.ndarray]
-    """Metric name → (W, N) float32 (market-level metrics repeated per agent)."""
+    """Metric name → (W, N) float32 (market-level metrics repeated per agent); each is a
+    view of ``info_table``."""
+    info_table: np.ndarray
+    """(len(INFO_KEYS), W, N) float32: every metric, in :data:`INFO_KEYS` order."""
 
 
 @dataclass
@@ -176,12 +180,13 @@ def advance(setup: Setup, world: World, rng: Streams, actions: np.ndarray) -> St
         w, s = np.nonzero(choice.shown)
         world.session_seen[w, choice.item[w, s]] = True
     feed_back(setup, world, page, choice, current)
-    info, world.last = measure(setup, world, page, choice, settlement, current)
+    table, world.last = measure(setup, world, page, choice, settlement, current)
     turn_over(setup, world, rng["users"])
     tick(setup, world)
     world.candidates = refresh_candidates(setup, world)
     truncated = world.t >= setup.config.max_cycles
-    return StepResult(settlement.rewards.astype(np.float32), truncated, info)
+    info = {key: table[i] for i, key in enumerate(INFO_KEYS)}
+    return StepResult(settlement.rewards.astype(np.float32), truncated, info, table)
 
 
 def reset_worlds(setup: Setup, world: World, rng: Streams, worlds: np.ndarray) -> None:
@@ -352,8 +357,9 @@ def measure(
     choice: Choice,
     settlement: Settlement,
     current: np.ndarray,
-) -> tuple[dict[str, np.ndarray], LastPage]:
-    """Every info key as (W, N) float32, and the page's record for the next observation.
+) -> tuple[np.ndarray, LastPage]:
+    """Every info key as one (len(INFO_KEYS), W, N) float32 table (in :data:`INFO_KEYS`
+    order), and the page's record for the next observation.
 
     Updates ``world.exposure``. Runs before :func:`turn_over`, while ``current`` still holds
     the users who saw the page.
@@ -361,25 +367,26 @@ def measure(
     cfg, cat, shown = setup.config, setup.catalog, choice.shown
     n_avail = n_available(cat, world.t)
     young = shown & ((world.t[:, None] - cat.release_time[choice.item]) < cfg.cold_start_window)
-    info = _market_metrics(setup, world, page, choice, settlement, young, current, n_avail)
-    info.update(
-        own_reward=settlement.own,
-        revenue=settlement.revenue,
-        payment=settlement.payment,
-        team_reward=settlement.team,
-    )
+    table = np.empty((len(INFO_KEYS), len(setup.worlds), setup.n_agents), np.float32)
+    row = _INFO_ROW
+    _market_metrics(table, setup, world, page, choice, settlement, young, current, n_avail)
+    table[row["own_reward"]] = settlement.own
+    table[row["revenue"]] = settlement.revenue
+    table[row["payment"]] = settlement.payment
+    table[row["team_reward"]] = settlement.team[:, None]
     owned_shown = settlement.owned & shown[:, None, :]
     slots = owned_shown.sum(axis=2)
     agent_clicks = (owned_shown & choice.onehot[:, None, :]).sum(axis=2)
     owned_young = owned_shown & young[:, None, :]
-    info.update(
-        cold_slots=owned_young.sum(axis=2),
-        cold_clicks=(owned_young & choice.onehot[:, None, :]).sum(axis=2),
-    )
-    info.update(slots=slots, slot_share=slots / cfg.slots, clicks=agent_clicks)
-    share = (slots / cfg.slots).astype(np.float32)
-    last = LastPage(share, agent_clicks.astype(np.float32), choice.slot, page)
-    return _per_agent(setup, info), last
+    table[row["cold_slots"]] = owned_young.sum(axis=2)
+    table[row["cold_clicks"]] = (owned_young & choice.onehot[:, None, :]).sum(axis=2)
+    share = slots / cfg.slots
+    table[row["slots"]] = slots
+    table[row["slot_share"]] = share
+    table[row["clicks"]] = agent_clicks
+    table[row["backbone_id"]] = setup.backbone_ids
+    last = LastPage(share.astype(np.float32), agent_clicks.astype(np.float32), choice.slot, page)
+    return table, last
 
 
 def turn_over(setup: Setup, world: World, rng: np.random.Generator) -> None:
@@ -409,13 +416,20 @@ def tick(setup: Setup, world: World) -> None:
 
 def refresh_candidates(setup: Setup, world: World) -> Candidates:
     """Each agent's top-K for the user in session, from its backbone's exact cache."""
-    current, avail = world.sessions.user, n_available(setup.catalog, world.t)
-    looked = [cache.lookup(setup.worlds, current, avail) for cache in setup.caches]
-    return Candidates(
-        items=np.stack([x[0] for x in looked], axis=1),
-        scores=np.stack([x[1] for x in looked], axis=1),
-        valid=np.stack([x[2] for x in looked], axis=1),
-    )
+    current, avail, worlds = world.sessions.user, n_available(setup.catalog, world.t), setup.worlds
+    shape = (len(worlds), setup.n_agents, setup.config.candidates)
+    items, scores = np.empty(shape, np.int64), np.empty(shape, np.float32)
+    one_user = int(current[0]) if len(worlds) == 1 else None
+    for agent, cache in enumerate(setup.caches):
+        cache.refresh(worlds, current, avail)
+        if one_user is None:
+            items[:, agent], scores[:, agent] = (
+                cache.items[worlds, current],
+                cache.scores[worlds, current],
+            )
+        else:  # one world: plain views instead of fancy indexing
+            items[0, agent], scores[0, agent] = cache.items[0, one_user], cache.scores[0, one_user]
+    return Candidates(items=items, scores=scores, valid=scores > UNSCORABLE)
 
 
 def admit_new_users(
@@ -448,6 +462,7 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 
 
 def _market_metrics(
+    table: np.ndarray,
     setup: Setup,
     world: World,
     page: Page,
@@ -456,8 +471,9 @@ def _market_metrics(
     young: np.ndarray,
     current: np.ndarray,
     n_avail: np.ndarray,
-) -> dict[str, np.ndarray]:
-    cfg, shown, counts = setup.config, choice.shown, world.counts
+) -> None:
+    """Writes the market-level rows of ``table`` (the same value for every agent)."""
+    cfg, shown, counts, row = setup.config, choice.shown, world.counts, _INFO_ROW
     world.exposure.add(page.item)
     relevance = np.where(shown, _sigmoid(cfg.utility_scale * choice.utility), 0.0)
     n_shown = np.maximum(shown.sum(axis=1), 1)
@@ -466,17 +482,19 @@ def _market_metrics(
     share = (item_clicks + 1.0) / (clicks_total + n_avail[:, None])
     novelty = np.where(shown, -np.log2(share), 0.0).sum(axis=1) / n_shown
     ideal = _ideal_relevance(setup, world, current, n_avail)
-    return {
-        "ctr": choice.clicked / n_shown,
-        "engagement": settlement.gained,
-        "ndcg": metrics.ndcg(relevance, ideal, setup.position_weights),
-        "diversity": settlement.diversity,
-        "coverage": world.exposure.coverage(n_avail),
-        "novelty": novelty / np.log2(clicks_total[:, 0] + n_avail + 1.0),
-        "exposure_gini": world.exposure.gini(n_avail),
-        "cold_start_exposure": young.sum(axis=1) / cfg.slots,
-        "welfare": -np.log(np.maximum(choice.probabilities[:, -1], 1e-12)),
-    }
+    market = (
+        ("ctr", choice.clicked / n_shown),
+        ("engagement", settlement.gained),
+        ("ndcg", metrics.ndcg(relevance, ideal, setup.position_weights)),
+        ("diversity", settlement.diversity),
+        ("coverage", world.exposure.coverage(n_avail)),
+        ("novelty", novelty / np.log2(clicks_total[:, 0] + n_avail + 1.0)),
+        ("exposure_gini", world.exposure.gini(n_avail)),
+        ("cold_start_exposure", young.sum(axis=1) / cfg.slots),
+        ("welfare", -np.log(np.maximum(choice.probabilities[:, -1], 1e-12))),
+    )
+    for key, value in market:
+        table[row[key]] = value[:, None]
 
 
 def _ideal_relevance(setup: Setup, world: World, current, n_avail) -> np.ndarray:
@@ -487,12 +505,3 @@ def _ideal_relevance(setup: Setup, world: World, current, n_avail) -> np.ndarray
         taste, cat.latent, cat.quality, cfg.quality_weight, n_avail, cfg.slots
     )
     return _sigmoid(cfg.utility_scale * best)
-
-
-def _per_agent(setup: Setup, info: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    out, shape = {}, (len(setup.worlds), setup.n_agents)
-    for key, value in info.items():
-        value = np.asarray(value, dtype=np.float32)
-        out[key] = value if value.ndim == 2 else np.repeat(value[:, None], setup.n_agents, axis=1)
-    out["backbone_id"] = np.broadcast_to(setup.backbone_ids, shape)
-    return out
