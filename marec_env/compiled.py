@@ -243,3 +243,49 @@ def _nb_exposure_add(items, count, at_most, item_at, position_of, rank_sum, tota
             total[w] += 1
             if value == 0:
                 covered[w] += 1
+
+
+@numba.njit(cache=True, nogil=True)
+def _nb_observe(
+    items, scores, valid, release_time, item_clicks, item_impressions, main_topic,
+    last_topic, steps, clicks, last_clicked, misses, slot_share, last_clicks, t,
+    patience, age_scale, horizon,
+):  # fmt: skip
+    # The v0 observation of ``observation.build_observations``, value by value, in the
+    # layout of ``ObservationLayout`` (rival ranks candidate-major).
+    w_count, n, k = items.shape
+    size = 7 * k + k * n + 4 + 2 + n + 1
+    out = np.zeros((w_count, n, size), np.float32)
+    log101 = np.log(101.0)
+    others_scale = max(n - 1, 1)
+    user_at, agent_at = 7 * k + k * n, 7 * k + k * n + 4
+    for w in range(w_count):
+        for i in range(n):
+            o = out[w, i]
+            for c in range(k):
+                item = items[w, i, c]
+                o[c] = np.tanh(scores[w, i, c]) if valid[w, i, c] else np.float32(-1.0)
+                age = np.float32(t[w] - release_time[item]) / age_scale
+                o[k + c] = min(age, 1.0)
+                shown_clicks = np.float32(item_clicks[w, item])
+                o[2 * k + c] = min(np.log1p(shown_clicks) / log101, 1.0)
+                o[3 * k + c] = 1.0 if valid[w, i, c] else 0.0
+                o[4 * k + c] = (shown_clicks + 1.0) / (np.float32(item_impressions[w, item]) + 2.0)
+                o[6 * k + c] = 1.0 if main_topic[item] == last_topic[w] else 0.0
+                holders = 0
+                for j in range(n):
+                    for rank in range(k):
+                        if items[w, j, rank] == item:
+                            holders += 1
+                            o[7 * k + c * n + j] = 1.0 - rank / k
+                            break
+                o[5 * k + c] = (holders - 1) / others_scale
+            o[user_at] = min(steps[w] / horizon, 1.0)
+            o[user_at + 1] = min(clicks[w] / 10.0, 1.0)
+            o[user_at + 2] = 1.0 if last_clicked[w] else 0.0
+            o[user_at + 3] = min(misses[w] / patience, 1.0)
+            o[agent_at] = slot_share[w, i]
+            o[agent_at + 1] = min(last_clicks[w, i], 1.0)
+            o[agent_at + 2 + i] = 1.0
+            o[agent_at + 2 + n] = min(t[w] / horizon, 1.0)
+    return out

@@ -142,6 +142,9 @@ def build_observations(
 
 def observe(world: World, catalog: Catalog, patience: int, cold_start_window: int, horizon: int):
     """(W, N, obs_dim) float32 observations of the world's current state."""
+    compiled = kernels.observe(world, catalog, patience, float(cold_start_window), horizon)
+    if compiled is not None:
+        return compiled
     cand, s, t = world.candidates, world.sessions, world.t
     rows = np.arange(len(t))[:, None, None]
     overlap, rival_rank = rivals(cand.items)
