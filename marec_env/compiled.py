@@ -289,3 +289,91 @@ def _nb_observe(
             o[agent_at + 2 + i] = 1.0
             o[agent_at + 2 + n] = min(t[w] / horizon, 1.0)
     return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _on_page(item, w, candidate):
+    for s in range(item.shape[1]):  # noqa: SIM110 (numba compiles no generators)
+        if item[w, s] == candidate:
+            return True
+    return False
+
+
+@numba.njit(cache=True, nogil=True)
+def _nb_team_draft(proposals, order, slots):
+    # ``allocation.team_draft`` world by world, after the same random pick order.
+    n, n_agents, k = proposals.shape
+    item = np.full((n, slots), -1, np.int64)
+    owner = np.full((n, slots), -1, np.int64)
+    pointer = np.zeros(n_agents, np.int64)
+    for w in range(n):
+        pointer[:] = 0
+        for s in range(slots):
+            agent = order[w, s // n_agents, s % n_agents]
+            candidate = -1
+            for _ in range(k + 1):
+                ptr = pointer[agent]
+                candidate = proposals[w, agent, ptr] if ptr < k else -1
+                if candidate < 0 or not _on_page(item, w, candidate):
+                    break
+                pointer[agent] += 1
+            item[w, s] = candidate
+            owner[w, s] = agent if candidate >= 0 else -1
+            pointer[agent] += 1
+    return item, owner
+
+
+@numba.njit(cache=True, nogil=True)
+def _nb_claimed_slate(proposals, claims, order, slots):
+    # ``allocation.claimed_slate`` world by world, after the same random service order.
+    n, n_agents, k = proposals.shape
+    item = np.full((n, slots), -1, np.int64)
+    owner = np.full((n, slots), -1, np.int64)
+    taken = np.zeros(slots, np.bool_)
+    pointer = np.ones(n_agents, np.int64)
+    for w in range(n):
+        taken[:] = False
+        for r in range(n_agents):
+            agent = order[w, r]
+            wanted = claims[w, agent]
+            position = -1
+            for p in range(max(wanted, 0), slots):  # the first free one at or below the claim
+                if not taken[p]:
+                    position = p
+                    break
+            if position < 0:  # else the last free one above it
+                for p in range(min(wanted, slots) - 1, -1, -1):
+                    if not taken[p]:
+                        position = p
+                        break
+            if position < 0:
+                continue
+            candidate = proposals[w, agent, 0]
+            duplicate = candidate < 0 or _on_page(item, w, candidate)
+            item[w, position] = -1 if duplicate else candidate
+            owner[w, position] = agent
+            taken[position] = True
+        pointer[:] = 1
+        for turn in range(n_agents * k):  # back-fill free positions, team-draft style
+            first_free = -1
+            for p in range(slots):
+                if not taken[p]:
+                    first_free = p
+                    break
+            if first_free < 0:
+                break
+            agent = order[w, turn % n_agents]
+            candidate, seen = -1, False
+            for _ in range(k):
+                ptr = pointer[agent]
+                candidate = proposals[w, agent, ptr] if ptr < k else -1
+                seen = candidate >= 0 and _on_page(item, w, candidate)
+                if not seen:
+                    break
+                pointer[agent] += 1
+            if candidate >= 0 and not seen:
+                item[w, first_free] = candidate
+                owner[w, first_free] = agent
+                taken[first_free] = True
+                pointer[agent] += 1
+    return item, owner

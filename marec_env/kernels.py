@@ -212,6 +212,23 @@ def observe(world, catalog, patience: int, age_scale: float, horizon: int) -> np
     )  # fmt: skip
 
 
+def team_draft(proposals: np.ndarray, order: np.ndarray, slots: int):
+    """Items and owners (n, slots) of ``allocation.team_draft`` given its pick ``order``
+    (n, rounds, N), compiled (the same integers); None without numba."""
+    if not _enabled:
+        return None
+    return _nb()._nb_team_draft(np.ascontiguousarray(proposals, np.int64), order, slots)
+
+
+def claimed_slate(proposals: np.ndarray, claims: np.ndarray, order: np.ndarray, slots: int):
+    """Items and owners (n, slots) of ``allocation.claimed_slate`` given its service
+    ``order`` (n, N), compiled (the same integers); None without numba."""
+    if not _enabled:
+        return None
+    proposals = np.ascontiguousarray(proposals, np.int64)
+    return _nb()._nb_claimed_slate(proposals, np.asarray(claims, np.int64), order, slots)
+
+
 def refine_top_k(
     rough: np.ndarray,
     unit: np.ndarray,
