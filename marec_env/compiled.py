@@ -377,3 +377,40 @@ def _nb_claimed_slate(proposals, claims, order, slots):
                 taken[first_free] = True
                 pointer[agent] += 1
     return item, owner
+
+
+@numba.njit(cache=True, nogil=True)
+def _nb_public(
+    items, attributes, stated, session, impressions, praised, seen, spend, agent_budget
+):  # fmt: skip
+    # ``observation.public_observation`` value by value, in its layout.
+    w_count, n, k = items.shape
+    t = attributes.shape[1]
+    out = np.empty((w_count, n, 5 * k + k * t + 2 * t + 1), np.float32)
+    log101 = np.log(101.0)
+    for w in range(w_count):
+        for i in range(n):
+            o = out[w, i]
+            for c in range(k):
+                item = items[w, i, c]
+                match = np.float32(0.0)
+                fatigue = np.float32(0.0)
+                for d in range(t):
+                    match += attributes[item, d] * stated[w, d]
+                    fatigue += attributes[item, d] * session[w, d]
+                    o[5 * k + c * t + d] = attributes[item, d]
+                o[c] = match
+                o[k + c] = 1.0 if praised[item] else -1.0
+                o[2 * k + c] = min(np.log1p(np.float64(impressions[w, item])) / log101, 1.0)
+                o[3 * k + c] = np.tanh(fatigue)
+                o[4 * k + c] = 1.0 if seen[w, item] else 0.0
+            base = 5 * k + k * t
+            for d in range(t):
+                o[base + d] = stated[w, d]
+                o[base + t + d] = np.tanh(session[w, d])
+            if agent_budget > 0:
+                left = np.float32(1.0) - spend[w, i] / np.float32(agent_budget)
+                o[base + 2 * t] = min(max(left, np.float32(0.0)), np.float32(1.0))
+            else:
+                o[base + 2 * t] = 1.0
+    return out

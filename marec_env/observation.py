@@ -226,6 +226,9 @@ def public_observation(world: World, catalog: Catalog, agent_budget: float) -> n
     (K × T, candidate-major). Per user: ``user_stated`` the stated interests,
     ``user_session_topics`` tanh of this session's clicked tags. Per agent: ``agent_budget``
     the share of its budget left (1 without budgets)."""
+    compiled = kernels.public_observation(world, catalog, agent_budget)
+    if compiled is not None:
+        return compiled
     cand, users_now = world.candidates, world.sessions.user
     w, n, _ = cand.items.shape
     rows = np.arange(w)
