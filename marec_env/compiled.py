@@ -414,3 +414,19 @@ def _nb_public(
             else:
                 o[base + 2 * t] = 1.0
     return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _nb_cooperative(proposals, slots):
+    # ``allocation.cooperative``: slot s to agent s mod N, its (s div N)-th proposal; an
+    # item already on the page wastes the slot.
+    n, n_agents, _ = proposals.shape
+    item = np.full((n, slots), -1, np.int64)
+    owner = np.empty((n, slots), np.int64)
+    for w in range(n):
+        for s in range(slots):
+            candidate = proposals[w, s % n_agents, s // n_agents]
+            owner[w, s] = s % n_agents
+            if not _on_page(item, w, candidate):
+                item[w, s] = candidate
+    return item, owner

@@ -227,6 +227,14 @@ def public_observation(world, catalog, agent_budget: float) -> np.ndarray | None
     )  # fmt: skip
 
 
+def cooperative(proposals: np.ndarray, slots: int):
+    """Items and owners (n, slots) of ``allocation.cooperative``, compiled (the same
+    integers); None without numba."""
+    if not _enabled:
+        return None
+    return _nb()._nb_cooperative(np.ascontiguousarray(proposals, np.int64), slots)
+
+
 def team_draft(proposals: np.ndarray, order: np.ndarray, slots: int):
     """Items and owners (n, slots) of ``allocation.team_draft`` given its pick ``order``
     (n, rounds, N), compiled (the same integers); None without numba."""

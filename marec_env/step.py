@@ -22,6 +22,7 @@ Observations are built from the resulting state by :func:`marec_env.observation.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -241,10 +242,14 @@ def cap_bids(bids: np.ndarray, budget_left: np.ndarray) -> np.ndarray:
 # ---------------------------------------------------------------------------- the stages
 def propose(candidate_items: np.ndarray, chosen: np.ndarray) -> np.ndarray:
     """(W, N, K) each agent's candidates reordered so that the chosen one comes first."""
-    k = candidate_items.shape[2]
-    rest = np.arange(k)[None, None, :] != chosen[:, :, None]
-    order = np.argsort(rest, axis=2, kind="stable")
-    return np.take_along_axis(candidate_items, order, 2)
+    return np.take_along_axis(candidate_items, _chosen_first(candidate_items.shape[2])[chosen], 2)
+
+
+@functools.cache
+def _chosen_first(k: int) -> np.ndarray:
+    """(K, K) row c: candidate c, then the others in rank order."""
+    rest = np.arange(k)[None, :] != np.arange(k)[:, None]
+    return np.argsort(rest, axis=1, kind="stable")
 
 
 def choose(

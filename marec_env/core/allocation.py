@@ -38,6 +38,9 @@ def cooperative(proposals: np.ndarray, slots: int) -> Page:
     """Joint slate: slot s goes to agent s mod N, which places its (s div N)-th proposal.
     A duplicate of an item already on the page wastes the slot (shown empty)."""
     n, n_agents, _ = proposals.shape
+    compiled = kernels.cooperative(proposals, slots)
+    if compiled is not None:
+        return Page(*compiled, price=np.zeros((n, slots), np.float32))
     slot = np.arange(slots)
     owner = np.broadcast_to(slot % n_agents, (n, slots)).copy()
     item = proposals[:, slot % n_agents, slot // n_agents].copy()
