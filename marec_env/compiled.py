@@ -430,3 +430,74 @@ def _nb_cooperative(proposals, slots):
             if not _on_page(item, w, candidate):
                 item[w, s] = candidate
     return item, owner
+
+
+@numba.njit(cache=True, nogil=True)
+def _nb_measure(
+    rows, shown, item, utility, probabilities, slot, owner, own, revenue, payment, team,
+    diversity, gained, clicks_total, item_clicks, n_avail, covered, rank_sum, total, n_items,
+    release_time, t, cold_window, utility_scale, weights, ideal, backbone_ids,
+):  # fmt: skip
+    # ``step.measure`` value by value; ``rows`` maps ``kernels.MEASURE_KEYS`` to table rows.
+    w_count, slots = item.shape
+    n = own.shape[1]
+    table = np.empty((rows.shape[0], w_count, n), np.float32)
+    share = np.zeros((w_count, n), np.float32)
+    agent_clicks = np.zeros((w_count, n), np.float32)
+    for w in range(w_count):
+        n_shown, young_shown = 0, 0
+        dcg, idcg, novelty = 0.0, 0.0, 0.0
+        slots_of = np.zeros(n)
+        clicks_of = np.zeros(n)
+        cold_slots = np.zeros(n)
+        cold_clicks = np.zeros(n)
+        for s in range(slots):
+            idcg += np.float64(ideal[w, s]) * weights[s]
+            if not shown[w, s]:
+                continue
+            n_shown += 1
+            x = np.float32(utility_scale * utility[w, s])
+            dcg += (1.0 / (1.0 + np.exp(-np.float64(x)))) * weights[s]
+            share_of_clicks = (item_clicks[w, item[w, s]] + 1.0) / (clicks_total[w] + n_avail[w])
+            novelty += -np.log2(share_of_clicks)
+            young = (t[w] - release_time[item[w, s]]) < cold_window
+            young_shown += young
+            a = owner[w, s]
+            if 0 <= a < n:
+                slots_of[a] += 1
+                cold_slots[a] += young
+                if slot[w] == s:
+                    clicks_of[a] += 1
+                    cold_clicks[a] += young
+        divisor = max(n_shown, 1)
+        n_w = np.float64(n_avail[w])
+        gini = 0.0
+        if total[w] > 0:
+            ranks = rank_sum[w] - (n_items - n_avail[w]) * total[w]
+            gini = 2.0 * ranks / (n_w * total[w]) - (n_w + 1.0) / n_w
+        market = np.empty(10)
+        market[0] = (slot[w] < slots) / divisor
+        market[1] = gained[w]
+        market[2] = dcg / max(idcg, 1e-12) if idcg > 0 else 0.0
+        market[3] = diversity[w]
+        market[4] = covered[w] / max(n_avail[w], 1)
+        market[5] = novelty / divisor / np.log2(clicks_total[w] + n_w + 1.0)
+        market[6] = gini
+        market[7] = young_shown / slots
+        market[8] = -np.log(max(probabilities[w, slots], 1e-12))
+        market[9] = team[w]
+        for i in range(n):
+            table[rows[0], w, i] = own[w, i]
+            table[rows[1], w, i] = clicks_of[i]
+            table[rows[2], w, i] = slots_of[i]
+            table[rows[3], w, i] = slots_of[i] / slots
+            table[rows[4], w, i] = revenue[w, i]
+            table[rows[5], w, i] = payment[w, i]
+            table[rows[6], w, i] = cold_slots[i]
+            table[rows[7], w, i] = cold_clicks[i]
+            for m in range(10):
+                table[rows[8 + m], w, i] = market[m]
+            table[rows[18], w, i] = backbone_ids[i]
+            share[w, i] = slots_of[i] / slots
+            agent_clicks[w, i] = clicks_of[i]
+    return table, share, agent_clicks

@@ -64,6 +64,7 @@ AGENT_METRICS = (
 INFO_KEYS = (*AGENT_METRICS, *MARKET_METRICS, "backbone_id")
 """Every info dict carries exactly these numeric keys, for every agent, every step."""
 _INFO_ROW = {key: i for i, key in enumerate(INFO_KEYS)}
+_KERNEL_ROWS = np.array([_INFO_ROW[key] for key in kernels.MEASURE_KEYS], np.int64)
 
 STAGES = (
     "propose",
@@ -371,6 +372,17 @@ def measure(
     """
     cfg, cat, shown = setup.config, setup.catalog, choice.shown
     n_avail = n_available(cat, world.t)
+    if kernels.numba_enabled():  # the same values in one compiled pass
+        world.exposure.add(page.item)
+        compiled = kernels.measure(
+            _KERNEL_ROWS, page, choice, settlement, world.counts, world.exposure, n_avail,
+            world.t, release_time=cat.release_time, cold_window=cfg.cold_start_window,
+            utility_scale=cfg.utility_scale, weights=setup.position_weights,
+            ideal=_ideal_relevance(setup, world, current, n_avail),
+            backbone_ids=setup.backbone_ids,
+        )  # fmt: skip
+        table, share, agent_clicks = compiled
+        return table, LastPage(share, agent_clicks, choice.slot, page)
     young = shown & ((world.t[:, None] - cat.release_time[choice.item]) < cfg.cold_start_window)
     table = np.empty((len(INFO_KEYS), len(setup.worlds), setup.n_agents), np.float32)
     row = _INFO_ROW
