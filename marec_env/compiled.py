@@ -501,3 +501,44 @@ def _nb_measure(
             share[w, i] = slots_of[i] / slots
             agent_clicks[w, i] = clicks_of[i]
     return table, share, agent_clicks
+
+
+@numba.njit(cache=True, nogil=True)
+def _nb_settle(shown, item, engagement, weight, price, owner, attributes, n_agents, dw, lam):
+    # ``step.settle``'s money and rewards, value by value (engagement and the click itself
+    # stay with the numpy code, so the user's budget sees the very same numbers).
+    w_count, slots = item.shape
+    topics = attributes.shape[1]
+    revenue = np.zeros((w_count, n_agents))
+    payment = np.zeros((w_count, n_agents))
+    team = np.zeros(w_count)
+    diversity = np.zeros(w_count)
+    for w in range(w_count):
+        total = 0.0
+        for s in range(slots):
+            value = engagement[w, s] * weight[w, s]
+            total += value
+            a = owner[w, s]
+            if 0 <= a < n_agents:
+                revenue[w, a] += value
+                payment[w, a] += price[w, s] * weight[w, s]
+        pairs, dissimilarity = 0, 0.0
+        for s in range(slots):
+            if not shown[w, s]:
+                continue
+            for u in range(slots):
+                if u == s or not shown[w, u]:
+                    continue
+                gram = np.float32(0.0)
+                for d in range(topics):
+                    gram += attributes[item[w, s], d] * attributes[item[w, u], d]
+                dissimilarity += 1.0 - gram
+                pairs += 1
+        diversity[w] = dissimilarity / pairs if pairs > 0 else 0.0
+        team[w] = total + dw * diversity[w]
+    own = revenue - payment
+    rewards = np.empty((w_count, n_agents))
+    for w in range(w_count):
+        for i in range(n_agents):
+            rewards[w, i] = lam * own[w, i] + (1.0 - lam) * team[w]
+    return rewards, own, revenue, payment, team, diversity

@@ -235,6 +235,17 @@ def cooperative(proposals: np.ndarray, slots: int):
     return _nb()._nb_cooperative(np.ascontiguousarray(proposals, np.int64), slots)
 
 
+def settle(shown, item, engagement, weight, price, owner, attributes, n_agents, dw, lam):
+    """Rewards, own, revenue, payment (W, N) and team, diversity (W,) of ``step.settle`` in
+    one compiled pass (values within 1e-6 of the numpy code); None without numba."""
+    if not _enabled:
+        return None
+    return _nb()._nb_settle(
+        shown, item, engagement, np.asarray(weight, np.float64), price, owner, attributes,
+        n_agents, float(dw), float(lam),
+    )  # fmt: skip
+
+
 MEASURE_KEYS = (
     *("own_reward", "clicks", "slots", "slot_share", "revenue", "payment"),
     *("cold_slots", "cold_clicks", "ctr", "engagement", "ndcg", "diversity", "coverage"),

@@ -157,8 +157,6 @@ class Settlement:
     """(W,) intra-list diversity of the page."""
     engagement: np.ndarray
     """(W, S) engagement a click on each slot brings, 0 for empty slots."""
-    owned: np.ndarray
-    """(W, N, S) bool agent n filled slot s."""
     consumed: np.ndarray
     """(W,) int64 clicked item, -1 for none."""
     gained: np.ndarray
@@ -282,21 +280,33 @@ def settle(
     shown, item = choice.shown, choice.item
     engagement = np.where(shown, _sigmoid(choice.utility), 0.0)
     weight = choice.probabilities[:, :-1] if cfg.reward_mode == "expected" else choice.onehot
+    rows, slot = np.arange(len(item)), np.minimum(choice.slot, cfg.slots - 1)
+    consumed = np.where(choice.clicked, item[rows, slot], -1)
+    gained = np.where(choice.clicked, engagement[rows, slot], 0.0)
+    compiled = kernels.settle(
+        shown, item, engagement, weight, page.price, page.owner, catalog.attributes, n_agents,
+        cfg.diversity_weight, cfg.reward_lambda,
+    )  # fmt: skip
+    if compiled is not None:
+        rewards, own, revenue, payment, team, diversity = compiled
+        return Settlement(
+            rewards, own, revenue, payment, team, diversity, engagement, consumed, gained
+        )
     value = engagement * weight
     paid = page.price * weight
-    owned = page.owner[:, None, :] == np.arange(n_agents)[None, :, None]
+    owned = owned_slots(page, n_agents)
     revenue = (owned * value[:, None, :]).sum(axis=2)
     payment = (owned * paid[:, None, :]).sum(axis=2)
     diversity = metrics.intra_list_diversity(catalog.attributes[item], shown)
     team = value.sum(axis=1) + cfg.diversity_weight * diversity
     own = revenue - payment
     rewards = cfg.reward_lambda * own + (1.0 - cfg.reward_lambda) * team[:, None]
-    rows, slot = np.arange(len(item)), np.minimum(choice.slot, cfg.slots - 1)
-    consumed = np.where(choice.clicked, item[rows, slot], -1)
-    gained = np.where(choice.clicked, engagement[rows, slot], 0.0)
-    return Settlement(
-        rewards, own, revenue, payment, team, diversity, engagement, owned, consumed, gained
-    )
+    return Settlement(rewards, own, revenue, payment, team, diversity, engagement, consumed, gained)
+
+
+def owned_slots(page: Page, n_agents: int) -> np.ndarray:
+    """(W, N, S) bool agent n filled slot s."""
+    return page.owner[:, None, :] == np.arange(n_agents)[None, :, None]
 
 
 def update_users(
@@ -345,15 +355,20 @@ def feed_back(setup: Setup, world: World, page: Page, choice: Choice, current: n
     counts.item_impressions[w, items] += 1
     counts.item_clicks[w[clicked], items[clicked]] += 1
     counts.clicks_total[w[clicked]] += 1
+    if len(items) == 0:
+        return
+    events = (w, current[w], items, clicked, world.t[w])  # every impression of the step
     everything = setup.config.feedback_sharing != "own"
     for agent, (backbone, cache) in enumerate(zip(setup.backbones, setup.caches)):
-        see = np.ones_like(clicked) if everything else owner == agent
-        if not see.any():
-            continue
-        ew, eu = w[see], current[w[see]]
-        changed = backbone.learn(ew, eu, items[see], clicked[see], world.t[ew])
+        seen = events
+        if not everything:
+            see = owner == agent
+            if not see.any():
+                continue
+            seen = tuple(column[see] for column in events)
+        changed = backbone.learn(*seen)
         if changed.any():
-            cache.invalidate_users(ew[changed], eu[changed])
+            cache.invalidate_users(seen[0][changed], seen[1][changed])
 
 
 def measure(
@@ -391,7 +406,7 @@ def measure(
     table[row["revenue"]] = settlement.revenue
     table[row["payment"]] = settlement.payment
     table[row["team_reward"]] = settlement.team[:, None]
-    owned_shown = settlement.owned & shown[:, None, :]
+    owned_shown = owned_slots(page, setup.n_agents) & shown[:, None, :]
     slots = owned_shown.sum(axis=2)
     agent_clicks = (owned_shown & choice.onehot[:, None, :]).sum(axis=2)
     owned_young = owned_shown & young[:, None, :]

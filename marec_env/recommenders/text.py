@@ -147,7 +147,7 @@ class TextBackbone(Backbone):
         vectors = self.item_embeddings[it]
         self._materialise(w, u)
         flat = w * self.num_users + u
-        if np.unique(flat).size == flat.size:
+        if len(flat) == 1 or np.unique(flat).size == flat.size:
             # One click per user: plain fancy-index add (much faster than ufunc.at).
             self.sums[w, u] += vectors
             self.counts[w, u] += 1
