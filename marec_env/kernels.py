@@ -41,6 +41,25 @@ def numba_enabled() -> bool:
     return _enabled
 
 
+_one_world = True
+
+
+def use_one_world_path(enabled: bool) -> bool:
+    """Switch the one-world shortcuts on or off; returns the old setting. With W = 1 some
+    stages index one (world, user) with scalars instead of index arrays: the very same
+    arithmetic on the same values, without numpy's per-call cost on (1, ...) arrays
+    (``tests/test_one_world.py`` runs every env id both ways)."""
+    global _one_world
+    previous = _one_world
+    _one_world = bool(enabled)
+    return previous
+
+
+def one_world_path(num_worlds: int) -> bool:
+    """Whether a stage over ``num_worlds`` worlds takes its one-world shortcut."""
+    return _one_world and num_worlds == 1
+
+
 def _nb() -> ModuleType:
     """The compiled kernels (:mod:`marec_env.compiled`), imported on first use."""
     global _compiled

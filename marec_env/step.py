@@ -321,6 +321,9 @@ def update_users(
     ``world.sessions`` (budget, steps, clicks, misses, last topic). Under
     ``session_model="satisfaction"`` a click adds to the budget and ``wasted`` (W,) empty
     slots cost it; the public ``world.session_topics`` decays and adds the click's tags."""
+    if kernels.one_world_path(len(current)):
+        _update_one_user(setup, world, int(current[0]), int(consumed[0]), gained, wasted)
+        return
     cfg, sess, pop, worlds = setup.config, world.sessions, world.population, setup.worlds
     pop.fatigue[worlds, current] *= cfg.fatigue_decay
     hit = consumed >= 0
@@ -342,6 +345,36 @@ def update_users(
     sess.last_clicked = hit
     main_topic = setup.catalog.main_topic[np.maximum(consumed, 0)]
     sess.last_topic = np.where(hit, main_topic, sess.last_topic)
+
+
+def _update_one_user(
+    setup: Setup, world: World, user: int, consumed: int, gained: np.ndarray, wasted
+) -> None:
+    """:func:`update_users` of world 0 alone: the same operations on the same dtypes, on
+    numpy scalars and views instead of (1, ...) arrays."""
+    cfg, sess, pop, cat = setup.config, world.sessions, world.population, setup.catalog
+    hit = consumed >= 0
+    pop.fatigue[0, user] *= cfg.fatigue_decay
+    if hit:
+        latent = cat.latent[consumed][None, :]
+        preference = pop.preference[0, user][None, :]  # a view: updated in place
+        users.drift_tastes(preference, latent, cfg.drift_rate)
+        pop.fatigue[0, user] += cfg.fatigue_rate * latent[0]
+    if cfg.session_model == "satisfaction":
+        waste = 0.0 if wasted is None else cfg.waste_cost * wasted[0]
+        sess.budget[0] += cfg.satisfaction_gain * gained[0] - cfg.browse_cost - waste
+    else:
+        sess.budget[0] -= cfg.browse_cost + gained[0]
+    if cfg.public_features:
+        world.session_topics *= cfg.fatigue_decay
+        if hit:
+            world.session_topics[0] += cat.attributes[consumed]
+    sess.steps[0] += 1
+    sess.clicks[0] += hit
+    sess.misses[0] = 0 if hit else sess.misses[0] + 1
+    sess.last_clicked[0] = hit
+    if hit:
+        sess.last_topic[0] = cat.main_topic[consumed]
 
 
 def feed_back(setup: Setup, world: World, page: Page, choice: Choice, current: np.ndarray) -> None:
