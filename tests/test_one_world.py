@@ -40,6 +40,14 @@ def _run(env_id: str, one_world: bool, numba: bool) -> dict[str, np.ndarray]:
         record["hidden"] = np.concatenate([pop.preference.ravel(), pop.fatigue.ravel()])
         record["sessions"] = np.stack([sess.user, sess.misses, sess.steps, sess.clicks])
         record["budget"] = sess.budget.copy()
+        record["learned"] = np.concatenate(  # every array a backbone keeps
+            [
+                np.ravel(value).astype(np.float64)
+                for backbone in market.backbones
+                for value in vars(backbone).values()
+                if isinstance(value, np.ndarray)
+            ]
+        )
         return record
     finally:
         kernels.use_one_world_path(previous[0])
@@ -52,7 +60,7 @@ def test_one_world_shortcuts_run_the_same_market(env_id, numba):
     if numba and not kernels.HAVE_NUMBA:
         pytest.skip("numba is not installed")
     fast, general = _run(env_id, True, numba), _run(env_id, False, numba)
-    for key in ("cands", "pages", "choices", "hidden", "sessions", "budget"):
+    for key in ("cands", "pages", "choices", "hidden", "sessions", "budget", "learned"):
         np.testing.assert_array_equal(fast[key], general[key], err_msg=key)
     for key in ("rewards", "obs", "info"):
         np.testing.assert_allclose(fast[key], general[key], atol=1e-6, err_msg=key)
@@ -65,7 +73,7 @@ def test_numba_and_numpy_one_world_runs_agree():
         pytest.skip("numba is not installed")
     env_id = "marec/coop-slate-v1"
     fast, plain = _run(env_id, True, True), _run(env_id, False, False)
-    for key in ("cands", "pages", "choices", "hidden", "sessions", "budget"):
+    for key in ("cands", "pages", "choices", "hidden", "sessions", "budget", "learned"):
         np.testing.assert_array_equal(fast[key], plain[key], err_msg=key)
     for key in ("rewards", "obs", "info"):
         np.testing.assert_allclose(fast[key], plain[key], atol=1e-6, err_msg=key)

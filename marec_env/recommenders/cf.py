@@ -75,6 +75,11 @@ class CollaborativeBackbone(Backbone):
         )
 
     def learn(self, worlds, users, items, clicked, t) -> np.ndarray:
+        if kernels.one_world_path(self.num_worlds):  # every event is world 0's
+            use = np.full(len(worlds), clicked.any())
+            if use.any():
+                self._learn_one_world(users, items, clicked.astype(np.float32))
+            return use
         page_has_click = np.zeros((self.num_worlds,), bool)
         page_has_click[worlds[clicked.astype(bool)]] = True
         use = page_has_click[worlds]
@@ -89,6 +94,21 @@ class CollaborativeBackbone(Backbone):
         kernels.add_at(self.item_factors, (w, i), lr * (error[:, None] * p - REGULARISATION * q))
         kernels.add_at(self.clicks, (w, i), y.astype(np.int64))
         return use
+
+    def _learn_one_world(self, users: np.ndarray, items: np.ndarray, y: np.ndarray) -> None:
+        """:meth:`learn` of one page of world 0 with a click: the same float32 updates, added
+        event by event in order exactly as ``np.add.at`` adds them."""
+        user_factors, item_factors = self.user_factors[0], self.item_factors[0]
+        p, q = user_factors[users], item_factors[items]
+        error = y - 1.0 / (1.0 + np.exp(-(p * q).sum(axis=1)))
+        lr = self.config.cf_learning_rate
+        user_step = lr * (error[:, None] * q - REGULARISATION * p)
+        item_step = lr * (error[:, None] * p - REGULARISATION * q)
+        clicks = y.astype(np.int64)
+        for e, (user, item) in enumerate(zip(users.tolist(), items.tolist())):
+            user_factors[user] += user_step[e]
+            item_factors[item] += item_step[e]
+            self.clicks[0, item] += clicks[e]
 
     def tick(self, t: np.ndarray) -> np.ndarray:
         due = (t % self.config.refresh_interval == 0) & (t > 0)

@@ -135,6 +135,9 @@ class TextBackbone(Backbone):
             raise ValueError(f"clicked has shape {changed.shape}, expected {np.shape(worlds)}")
         if not changed.any():
             return changed
+        if kernels.one_world_path(self.num_worlds) and changed.sum() == 1:
+            self._learn_one(int(np.asarray(users)[changed][0]), int(np.asarray(items)[changed][0]))
+            return changed
         w = np.asarray(worlds)[changed]
         u = np.asarray(users)[changed]
         it = np.asarray(items, dtype=np.int64)[changed]
@@ -156,6 +159,18 @@ class TextBackbone(Backbone):
             np.add.at(self.sums, (w, u), vectors)
             np.add.at(self.counts, (w, u), 1)
         return changed
+
+    def _learn_one(self, user: int, item: int) -> None:
+        """:meth:`learn` of one click in world 0: the same updates on one row."""
+        n_items = self.item_embeddings.shape[0]
+        if not 0 <= item < n_items:
+            raise IndexError(f"items must lie in [0, {n_items}), got values in [{item}, {item}]")
+        if not self.own_sum[0, user]:
+            if self.counts[0, user] == 1:
+                self.sums[0, user] = self.profile_embeddings[self.text_id[0, user]]
+            self.own_sum[0, user] = True
+        self.sums[0, user] += self.item_embeddings[item]
+        self.counts[0, user] += 1
 
     def _materialise(self, worlds: np.ndarray, users: np.ndarray) -> None:
         """Write the implicit profile (sign-up text, or zero) of these users into ``sums``."""
