@@ -96,19 +96,15 @@ class CollaborativeBackbone(Backbone):
         return use
 
     def _learn_one_world(self, users: np.ndarray, items: np.ndarray, y: np.ndarray) -> None:
-        """:meth:`learn` of one page of world 0 with a click: the same float32 updates, added
-        event by event in order exactly as ``np.add.at`` adds them."""
+        """:meth:`learn` of one page of world 0 with a click: the same float32 updates on the
+        world's own tables (no world index to carry)."""
         user_factors, item_factors = self.user_factors[0], self.item_factors[0]
         p, q = user_factors[users], item_factors[items]
         error = y - 1.0 / (1.0 + np.exp(-(p * q).sum(axis=1)))
         lr = self.config.cf_learning_rate
-        user_step = lr * (error[:, None] * q - REGULARISATION * p)
-        item_step = lr * (error[:, None] * p - REGULARISATION * q)
-        clicks = y.astype(np.int64)
-        for e, (user, item) in enumerate(zip(users.tolist(), items.tolist())):
-            user_factors[user] += user_step[e]
-            item_factors[item] += item_step[e]
-            self.clicks[0, item] += clicks[e]
+        np.add.at(user_factors, users, lr * (error[:, None] * q - REGULARISATION * p))
+        np.add.at(item_factors, items, lr * (error[:, None] * p - REGULARISATION * q))
+        np.add.at(self.clicks[0], items, y.astype(np.int64))
 
     def tick(self, t: np.ndarray) -> np.ndarray:
         due = (t % self.config.refresh_interval == 0) & (t > 0)
