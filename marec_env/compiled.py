@@ -444,13 +444,16 @@ def _nb_measure(
     table = np.empty((rows.shape[0], w_count, n), np.float32)
     share = np.zeros((w_count, n), np.float32)
     agent_clicks = np.zeros((w_count, n), np.float32)
+    slots_of, clicks_of = np.zeros(n), np.zeros(n)
+    cold_slots, cold_clicks = np.zeros(n), np.zeros(n)
+    market = np.empty(10)
     for w in range(w_count):
         n_shown, young_shown = 0, 0
         dcg, idcg, novelty = 0.0, 0.0, 0.0
-        slots_of = np.zeros(n)
-        clicks_of = np.zeros(n)
-        cold_slots = np.zeros(n)
-        cold_clicks = np.zeros(n)
+        slots_of[:] = 0.0
+        clicks_of[:] = 0.0
+        cold_slots[:] = 0.0
+        cold_clicks[:] = 0.0
         for s in range(slots):
             idcg += np.float64(ideal[w, s]) * weights[s]
             if not shown[w, s]:
@@ -475,7 +478,6 @@ def _nb_measure(
         if total[w] > 0:
             ranks = rank_sum[w] - (n_items - n_avail[w]) * total[w]
             gini = 2.0 * ranks / (n_w * total[w]) - (n_w + 1.0) / n_w
-        market = np.empty(10)
         market[0] = (slot[w] < slots) / divisor
         market[1] = gained[w]
         market[2] = dcg / max(idcg, 1e-12) if idcg > 0 else 0.0

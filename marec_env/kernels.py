@@ -187,15 +187,19 @@ def ideal_values(
     quality_weight: float,
     n_available: np.ndarray,
     s: int,
+    tables: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
     """The s largest utilities ``taste[r] · latent[j] + quality_weight · quality[j]`` over the
     first ``n_available[r]`` items, descending (float64 sums rounded to float32), without
-    materialising the (n, n_items) utility table when numba is there."""
+    materialising the (n, n_items) utility table when numba is there. ``tables``: the
+    (T, n_items) float64 C-contiguous ``latent.T`` and float64 ``quality``, if the caller
+    keeps them (saves two conversions a call)."""
     n_available = np.asarray(n_available, np.int64)
     if _enabled and latent.shape[0] >= s:
+        latent_t, quality = tables or (latent.T, quality)
         return _nb()._nb_ideal_values(
             np.ascontiguousarray(taste, np.float32),
-            np.ascontiguousarray(latent.T, np.float64),
+            np.ascontiguousarray(latent_t, np.float64),
             np.asarray(quality, np.float64),
             float(quality_weight),
             n_available,
