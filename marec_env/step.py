@@ -180,7 +180,9 @@ def advance(setup: Setup, world: World, rng: Streams, actions: np.ndarray) -> St
     choice = choose(setup, world.population, current, page, rng["choice"])
     settlement = settle(setup.config, setup.catalog, setup.n_agents, page, choice)
     world.spend += settlement.payment
-    wasted = setup.config.slots - choice.shown.sum(axis=1)
+    wasted = None  # empty slots cost only satisfaction-driven sessions
+    if setup.config.session_model == "satisfaction":
+        wasted = setup.config.slots - choice.shown.sum(axis=1)
     update_users(setup, world, current, settlement.consumed, settlement.gained, wasted)
     if setup.config.public_features:  # the platform knows what this session has been shown
         w, s = np.nonzero(choice.shown)
@@ -466,6 +468,9 @@ def turn_over(setup: Setup, world: World, rng: np.random.Generator) -> None:
     """Users out of budget or patience leave; with probability ``churn_rate`` a brand-new
     user takes their place. A random member of the population starts the next session."""
     cfg, sess = setup.config, world.sessions
+    one_stays = sess.budget[0] > 0 and sess.misses[0] < cfg.patience
+    if kernels.one_world_path(len(sess.budget)) and one_stays:  # nothing to do
+        return
     leaving = np.flatnonzero((sess.budget <= 0) | (sess.misses >= cfg.patience))
     if len(leaving) == 0:
         return

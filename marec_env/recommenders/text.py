@@ -186,6 +186,11 @@ class TextBackbone(Backbone):
 
     def profiles(self, worlds: np.ndarray, users: np.ndarray) -> np.ndarray:
         """(n, dim) float32 profile sums (a copy), implicit sign-up profiles included."""
+        if len(users) == 1 and kernels.one_world_path(self.num_worlds):
+            user = int(users[0])
+            if self.counts[0, user] == 1 and not self.own_sum[0, user]:
+                return self.profile_embeddings[self.text_id[0, user]][None].copy()
+            return self.sums[0, user][None].copy()
         profile = self.sums[worlds, users]
         signed_up = (self.counts[worlds, users] == 1) & ~self.own_sum[worlds, users]
         if signed_up.any():
