@@ -1,9 +1,12 @@
 """Exact selection and scatter kernels, compiled with numba when it is installed.
 
-Every kernel here has a pure-numpy twin that returns bit-identical results: the kernels only
-select, reorder and accumulate in a fixed order, they never change how a score is computed.
-So an env runs the same trajectory with or without numba (``tests/test_kernels.py`` checks
-it on every env id). Orders are exact: by score descending, ties to the lower item id.
+Every kernel here has a pure-numpy twin. Selection, page filling and scatter kernels return
+bit-identical results: they only select, reorder and accumulate in a fixed order, they never
+change how a score is computed. The observation, reward and metric kernels compute values no
+step depends on (what agents see and are paid, what is reported) and may round differently,
+within 1e-6. So an env runs the same trajectory with or without numba (``tests/test_kernels.py``
+checks it on every env id). Orders are exact: by score descending, ties to the lower item id.
+The kernels themselves live in :mod:`marec_env.compiled`, imported with the first call.
 
 Set ``MAREC_NUMBA=0`` in the environment (or call :func:`use_numba`) to force the numpy twins.
 """

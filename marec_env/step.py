@@ -299,6 +299,8 @@ def settle(
     )  # fmt: skip
     if compiled is not None:
         rewards, own, revenue, payment, team, diversity = compiled
+        if cfg.agent_budget > 0:  # budgets cap later bids: spend adds the numpy payments
+            payment = (owned_slots(page, n_agents) * (page.price * weight)[:, None, :]).sum(axis=2)
         return Settlement(
             rewards, own, revenue, payment, team, diversity, engagement, consumed, gained
         )
