@@ -392,17 +392,20 @@ def _update_one_user(
 def feed_back(setup: Setup, world: World, page: Page, choice: Choice, current: np.ndarray) -> None:
     """Updates ``world.counts``; each backbone learns from the impressions it may see
     (``feedback_sharing``) and its cache forgets users whose scores changed."""
-    w, s = np.nonzero(choice.shown)
-    items, clicked, owner = page.item[w, s], choice.onehot[w, s], page.owner[w, s]
-    # A page never shows an item twice and a world clicks at most once, so every (world,
-    # item) pair below is distinct and a fancy-indexed += counts exactly (no np.add.at).
     counts = world.counts
-    counts.item_impressions[w, items] += 1
-    counts.item_clicks[w[clicked], items[clicked]] += 1
-    counts.clicks_total[w[clicked]] += 1
-    if len(items) == 0:
+    if kernels.one_world_path(len(current)):
+        events, owner = _one_world_events(world, page, choice, int(current[0]))
+    else:
+        w, s = np.nonzero(choice.shown)
+        items, clicked, owner = page.item[w, s], choice.onehot[w, s], page.owner[w, s]
+        # A page never shows an item twice and a world clicks at most once, so every (world,
+        # item) pair below is distinct and a fancy-indexed += counts exactly (no np.add.at).
+        counts.item_impressions[w, items] += 1
+        counts.item_clicks[w[clicked], items[clicked]] += 1
+        counts.clicks_total[w[clicked]] += 1
+        events = (w, current[w], items, clicked, world.t[w])  # every impression of the step
+    if len(events[0]) == 0:
         return
-    events = (w, current[w], items, clicked, world.t[w])  # every impression of the step
     everything = setup.config.feedback_sharing != "own"
     for agent, (backbone, cache) in enumerate(zip(setup.backbones, setup.caches)):
         seen = events
@@ -414,6 +417,21 @@ def feed_back(setup: Setup, world: World, page: Page, choice: Choice, current: n
         changed = backbone.learn(*seen)
         if changed.any():
             cache.invalidate_users(seen[0][changed], seen[1][changed])
+
+
+def _one_world_events(world: World, page: Page, choice: Choice, user: int) -> tuple:
+    """:func:`feed_back`'s counts and events for world 0: the same updates on its rows."""
+    shown = choice.shown[0]
+    items, owner = page.item[0][shown], page.owner[0][shown]
+    clicked = choice.onehot[0][shown]
+    world.counts.item_impressions[0, items] += 1
+    slot = int(choice.slot[0])
+    if slot < len(shown):
+        world.counts.item_clicks[0, page.item[0, slot]] += 1
+        world.counts.clicks_total[0] += 1
+    n = len(items)
+    zeros = np.zeros(n, np.int64)
+    return (zeros, np.full(n, user), items, clicked, np.full(n, world.t[0])), owner
 
 
 def measure(
