@@ -421,15 +421,15 @@ def _nb_cooperative(proposals, slots):
     # ``allocation.cooperative``: slot s to agent s mod N, its (s div N)-th proposal; an
     # item already on the page wastes the slot.
     n, n_agents, _ = proposals.shape
-    item = np.full((n, slots), -1, np.int64)
-    owner = np.empty((n, slots), np.int64)
+    page = np.full((2, n, slots), -1, np.int64)  # items, owners: one array to box
+    item, owner = page[0], page[1]
     for w in range(n):
         for s in range(slots):
             candidate = proposals[w, s % n_agents, s // n_agents]
             owner[w, s] = s % n_agents
             if not _on_page(item, w, candidate):
                 item[w, s] = candidate
-    return item, owner
+    return page
 
 
 @numba.njit(cache=True, nogil=True)
@@ -442,8 +442,6 @@ def _nb_measure(
     w_count, slots = item.shape
     n = own.shape[1]
     table = np.empty((rows.shape[0], w_count, n), np.float32)
-    share = np.zeros((w_count, n), np.float32)
-    agent_clicks = np.zeros((w_count, n), np.float32)
     slots_of, clicks_of = np.zeros(n), np.zeros(n)
     cold_slots, cold_clicks = np.zeros(n), np.zeros(n)
     market = np.empty(10)
@@ -500,9 +498,7 @@ def _nb_measure(
             for m in range(10):
                 table[rows[8 + m], w, i] = market[m]
             table[rows[18], w, i] = backbone_ids[i]
-            share[w, i] = slots_of[i] / slots
-            agent_clicks[w, i] = clicks_of[i]
-    return table, share, agent_clicks
+    return table
 
 
 @numba.njit(cache=True, nogil=True)
@@ -511,10 +507,10 @@ def _nb_settle(shown, item, engagement, weight, price, owner, attributes, n_agen
     # stay with the numpy code, so the user's budget sees the very same numbers).
     w_count, slots = item.shape
     topics = attributes.shape[1]
-    revenue = np.zeros((w_count, n_agents))
-    payment = np.zeros((w_count, n_agents))
-    team = np.zeros(w_count)
-    diversity = np.zeros(w_count)
+    money = np.zeros((4, w_count, n_agents))  # one array out: numba boxes each at a cost
+    rewards, own, revenue, payment = money[0], money[1], money[2], money[3]
+    per_page = np.zeros((2, w_count))
+    team, diversity = per_page[0], per_page[1]
     for w in range(w_count):
         total = 0.0
         for s in range(slots):
@@ -538,9 +534,8 @@ def _nb_settle(shown, item, engagement, weight, price, owner, attributes, n_agen
                 pairs += 1
         diversity[w] = dissimilarity / pairs if pairs > 0 else 0.0
         team[w] = total + dw * diversity[w]
-    own = revenue - payment
-    rewards = np.empty((w_count, n_agents))
     for w in range(w_count):
         for i in range(n_agents):
+            own[w, i] = revenue[w, i] - payment[w, i]
             rewards[w, i] = lam * own[w, i] + (1.0 - lam) * team[w]
-    return rewards, own, revenue, payment, team, diversity
+    return money, per_page

@@ -258,7 +258,8 @@ def cooperative(proposals: np.ndarray, slots: int):
     integers); None without numba."""
     if not _enabled:
         return None
-    return _nb()._nb_cooperative(np.ascontiguousarray(proposals, np.int64), slots)
+    page = _nb()._nb_cooperative(np.ascontiguousarray(proposals, np.int64), slots)
+    return page[0], page[1]
 
 
 def settle(shown, item, engagement, weight, price, owner, attributes, n_agents, dw, lam):
@@ -266,10 +267,11 @@ def settle(shown, item, engagement, weight, price, owner, attributes, n_agents, 
     one compiled pass (values within 1e-6 of the numpy code); None without numba."""
     if not _enabled:
         return None
-    return _nb()._nb_settle(
+    money, per_page = _nb()._nb_settle(
         shown, item, engagement, np.asarray(weight, np.float64), price, owner, attributes,
         n_agents, float(dw), float(lam),
     )  # fmt: skip
+    return (*money, *per_page)
 
 
 MEASURE_KEYS = (
@@ -282,10 +284,9 @@ MEASURE_KEYS = (
 
 
 def measure(rows: np.ndarray, page, choice, settlement, counts, exposure, n_avail, t, **fixed):
-    """``step.measure``'s info table (``len(rows)``, W, N) float32 with each world's slot
-    shares and agent clicks (W, N) float32, in one compiled pass over the page (values within
-    1e-6 of the numpy code); None without numba. ``fixed``: release_time, cold_window,
-    utility_scale, weights, ideal, backbone_ids."""
+    """``step.measure``'s info table (``len(rows)``, W, N) float32, in one compiled pass
+    over the page (values within 1e-6 of the numpy code); None without numba. ``fixed``:
+    release_time, cold_window, utility_scale, weights, ideal, backbone_ids."""
     if not _enabled:
         return None
     return _nb()._nb_measure(

@@ -459,8 +459,8 @@ def measure(
             ideal=_ideal_relevance(setup, world, current, n_avail),
             backbone_ids=setup.backbone_ids,
         )  # fmt: skip
-        table, share, agent_clicks = compiled
-        return table, LastPage(share, agent_clicks, choice.slot, page)
+        share, clicks = compiled[_INFO_ROW["slot_share"]], compiled[_INFO_ROW["clicks"]]
+        return compiled, LastPage(share.copy(), clicks.copy(), choice.slot, page)
     young = shown & ((world.t[:, None] - cat.release_time[choice.item]) < cfg.cold_start_window)
     table = np.empty((len(INFO_KEYS), len(setup.worlds), setup.n_agents), np.float32)
     row = _INFO_ROW
