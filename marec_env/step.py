@@ -290,9 +290,15 @@ def settle(
     shown, item = choice.shown, choice.item
     engagement = np.where(shown, _sigmoid(choice.utility), 0.0)
     weight = choice.probabilities[:, :-1] if cfg.reward_mode == "expected" else choice.onehot
-    rows, slot = np.arange(len(item)), np.minimum(choice.slot, cfg.slots - 1)
-    consumed = np.where(choice.clicked, item[rows, slot], -1)
-    gained = np.where(choice.clicked, engagement[rows, slot], 0.0)
+    if kernels.one_world_path(len(item)):  # the click of world 0, without index arrays
+        slot = int(choice.slot[0])
+        clicked = slot < cfg.slots
+        consumed = np.array([item[0, slot] if clicked else -1])
+        gained = engagement[0, slot : slot + 1].copy() if clicked else np.zeros(1, engagement.dtype)
+    else:
+        rows, slot = np.arange(len(item)), np.minimum(choice.slot, cfg.slots - 1)
+        consumed = np.where(choice.clicked, item[rows, slot], -1)
+        gained = np.where(choice.clicked, engagement[rows, slot], 0.0)
     compiled = kernels.settle(
         shown, item, engagement, weight, page.price, page.owner, catalog.attributes, n_agents,
         cfg.diversity_weight, cfg.reward_lambda,
