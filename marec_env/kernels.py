@@ -1,29 +1,31 @@
 """Exact selection and scatter kernels, compiled with numba when it is installed.
 
-Every kernel here has a pure-numpy twin that returns bit-identical results: the kernels only
-select, reorder and accumulate in a fixed order, they never change how a score is computed.
-So an env runs the same trajectory with or without numba (``tests/test_kernels.py`` checks
-it on every env id). Orders are exact: by score descending, ties to the lower item id.
+Every kernel here has a pure-numpy twin. Selection, page filling and scatter kernels return
+bit-identical results: they only select, reorder and accumulate in a fixed order, they never
+change how a score is computed. The observation, reward and metric kernels compute values no
+step depends on (what agents see and are paid, what is reported) and may round differently,
+within 1e-6. So an env runs the same trajectory with or without numba (``tests/test_kernels.py``
+checks it on every env id). Orders are exact: by score descending, ties to the lower item id.
+The kernels themselves live in :mod:`marec_env.compiled`, imported with the first call.
 
 Set ``MAREC_NUMBA=0`` in the environment (or call :func:`use_numba`) to force the numpy twins.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
+from types import ModuleType
 
 import numpy as np
 
 from marec_env.ranking import largest_values as _np_largest_values
 from marec_env.ranking import top_k_exact
 
-try:  # numba is optional: the numpy twins below are exact, only slower
-    import numba
-
-    HAVE_NUMBA = True
-except ImportError:  # pragma: no cover - exercised on installs without the [fast] extra
-    numba = None
-    HAVE_NUMBA = False
+HAVE_NUMBA = importlib.util.find_spec("numba") is not None
+"""numba is optional: the numpy twins below are exact, only slower. It is imported (and the
+kernels loaded from numba's disk cache) only when a kernel is first called."""
+_compiled: ModuleType | None = None
 
 _enabled = HAVE_NUMBA and os.environ.get("MAREC_NUMBA", "1") != "0"
 SCATTER_MIN_EVENTS = 64
@@ -40,6 +42,35 @@ def use_numba(enabled: bool) -> bool:
 
 def numba_enabled() -> bool:
     return _enabled
+
+
+_one_world = True
+
+
+def use_one_world_path(enabled: bool) -> bool:
+    """Switch the one-world shortcuts on or off; returns the old setting. With W = 1 some
+    stages index one (world, user) with scalars instead of index arrays: the very same
+    arithmetic on the same values, without numpy's per-call cost on (1, ...) arrays
+    (``tests/test_one_world.py`` runs every env id both ways)."""
+    global _one_world
+    previous = _one_world
+    _one_world = bool(enabled)
+    return previous
+
+
+def one_world_path(num_worlds: int) -> bool:
+    """Whether a stage over ``num_worlds`` worlds takes its one-world shortcut."""
+    return _one_world and num_worlds == 1
+
+
+def _nb() -> ModuleType:
+    """The compiled kernels (:mod:`marec_env.compiled`), imported on first use."""
+    global _compiled
+    if _compiled is None:
+        from marec_env import compiled
+
+        _compiled = compiled
+    return _compiled
 
 
 # ---------------------------------------------------------------------- numpy twins
@@ -63,235 +94,6 @@ def _np_merge_fresh(items, scores, fresh, start, before, now, k, unscorable):
     return np.take_along_axis(pool_items, cols, 1), np.take_along_axis(pool_scores, cols, 1)
 
 
-# ---------------------------------------------------------------------- numba kernels
-if HAVE_NUMBA:
-
-    @numba.njit(cache=True, nogil=True)
-    def _insert(out_i, out_s, r, filled, k, item, score):
-        # Sorted insertion into row r's buffer; equal scores stay behind earlier (lower-id)
-        # entries because the scan is strict.
-        p = filled if filled < k else k - 1
-        while p > 0 and out_s[r, p - 1] < score:
-            out_s[r, p] = out_s[r, p - 1]
-            out_i[r, p] = out_i[r, p - 1]
-            p -= 1
-        out_s[r, p] = score
-        out_i[r, p] = item
-
-    @numba.njit(cache=True, nogil=True)
-    def _nb_top_k_released(raw, n_available, k, unscorable):
-        n, m = raw.shape
-        out_i = np.empty((n, k), np.int64)
-        out_s = np.empty((n, k), np.float32)
-        neg_inf = np.float32(-np.inf)
-        for r in range(n):
-            stop = min(n_available[r], m)
-            filled = 0
-            for j in range(m):
-                s = raw[r, j]
-                if j >= stop:
-                    s = neg_inf
-                elif not np.isfinite(s):
-                    s = unscorable
-                if filled < k:
-                    _insert(out_i, out_s, r, filled, k, j, s)
-                    filled += 1
-                elif s > out_s[r, k - 1]:
-                    _insert(out_i, out_s, r, filled, k, j, s)
-                elif j >= stop:
-                    break  # the rest is unreleased (-inf): nothing more can enter
-        return out_i, out_s
-
-    @numba.njit(cache=True, nogil=True)
-    def _nb_merge_fresh(items, scores, fresh, start, before, now, k, unscorable):
-        n = items.shape[0]
-        m = fresh.shape[1]
-        out_i = items.copy()
-        out_s = scores.copy()
-        for r in range(n):
-            # Fresh ids exceed every cached id, so a strict scan keeps ties in id order.
-            lo = max(before[r] - start, 0)
-            hi = min(now[r] - start, m)
-            for c in range(lo, hi):
-                s = fresh[r, c]
-                if not np.isfinite(s):
-                    s = unscorable
-                if s > out_s[r, k - 1]:
-                    _insert(out_i, out_s, r, k, k, start + c, s)
-        return out_i, out_s
-
-    @numba.njit(cache=True, nogil=True)
-    def _nb_add_rows_in_order(target, rows, values):
-        for e in range(rows.shape[0]):
-            row = rows[e]
-            for d in range(values.shape[1]):
-                target[row, d] += values[e, d]
-
-    @numba.njit(cache=True, nogil=True)
-    def _nb_largest_values(values, k):
-        n, m = values.shape
-        out = np.empty((n, k), values.dtype)
-        for r in range(n):
-            filled = 0
-            for j in range(m):
-                v = values[r, j]
-                if filled < k or v > out[r, k - 1]:
-                    p = filled if filled < k else k - 1
-                    while p > 0 and out[r, p - 1] < v:
-                        out[r, p] = out[r, p - 1]
-                        p -= 1
-                    out[r, p] = v
-                    if filled < k:
-                        filled += 1
-        return out
-
-    @numba.njit(cache=True, nogil=True)
-    def _nb_factor_top_k(deployed, visible, user, worlds, n_available, k, unscorable):
-        n, f = user.shape
-        m = deployed.shape[1]
-        out_i = np.empty((n, k), np.int64)
-        out_s = np.empty((n, k), np.float32)
-        u64 = np.empty(f, np.float64)
-        for r in range(n):
-            w = worlds[r]
-            for d in range(f):
-                u64[d] = user[r, d]
-            stop = min(n_available[r], m)
-            filled = 0
-            for j in range(m):
-                if j >= stop:
-                    if filled >= k:
-                        break
-                    s = np.float32(-np.inf)
-                elif visible[w, j]:
-                    acc = 0.0
-                    for d in range(f):
-                        acc += np.float64(deployed[w, j, d]) * u64[d]
-                    s = np.float32(acc)
-                    if not np.isfinite(s):
-                        s = unscorable
-                else:
-                    s = unscorable
-                if filled < k:
-                    _insert(out_i, out_s, r, filled, k, j, s)
-                    filled += 1
-                elif s > out_s[r, k - 1]:
-                    _insert(out_i, out_s, r, filled, k, j, s)
-        return out_i, out_s
-
-    @numba.njit(cache=True, nogil=True)
-    def _nb_ideal_values(taste, latent_t, quality, quality_weight, n_available, s):
-        n, t = taste.shape
-        m = latent_t.shape[1]
-        out = np.empty((n, s), np.float32)
-        acc = np.empty(m, np.float64)
-        for r in range(n):
-            stop = min(n_available[r], m)
-            # Topic-outer loop: each item's sum still runs over topics in order (same value
-            # as a per-item loop), and the inner loop over items vectorises.
-            for j in range(stop):
-                acc[j] = 0.0
-            for d in range(t):
-                weight = np.float64(taste[r, d])
-                for j in range(stop):
-                    acc[j] += weight * latent_t[d, j]
-            filled = 0
-            for j in range(max(stop, s)):
-                if j < stop:
-                    v = np.float32(acc[j] + quality_weight * quality[j])
-                else:
-                    v = np.float32(-np.inf)
-                if filled < s or v > out[r, s - 1]:
-                    p = filled if filled < s else s - 1
-                    while p > 0 and out[r, p - 1] < v:
-                        out[r, p] = out[r, p - 1]
-                        p -= 1
-                    out[r, p] = v
-                    if filled < s:
-                        filled += 1
-        return out
-
-    @numba.njit(cache=True, nogil=True)
-    def _nb_rival_board(items):
-        w_count, n, k = items.shape
-        overlap = np.zeros((w_count, n, k), np.float32)
-        rival_rank = np.zeros((w_count, n, k, n), np.float32)
-        others_scale = max(n - 1, 1)
-        for w in range(w_count):
-            for i in range(n):
-                for c in range(k):
-                    item = items[w, i, c]
-                    holders = 0
-                    for j in range(n):
-                        for rank in range(k):
-                            if items[w, j, rank] == item:
-                                holders += 1
-                                rival_rank[w, i, c, j] = np.float32(1.0 - rank / k)
-                                break
-                    overlap[w, i, c] = np.float32((holders - 1) / others_scale)
-        return overlap, rival_rank
-
-    @numba.njit(cache=True, nogil=True)
-    def _nb_refine_top_k(rough, unit, items, n_available, k, margin, unscorable):
-        n, m = rough.shape
-        out_i = np.empty((n, k), np.int64)
-        out_s = np.empty((n, k), np.float32)
-        best = np.empty(k, np.float32)
-        for r in range(n):
-            stop = min(n_available[r], m)
-            filled = 0
-            for j in range(stop):  # the k-th largest rough score
-                v = rough[r, j]
-                if filled < k or v > best[k - 1]:
-                    p = filled if filled < k else k - 1
-                    while p > 0 and best[p - 1] < v:
-                        best[p] = best[p - 1]
-                        p -= 1
-                    best[p] = v
-                    if filled < k:
-                        filled += 1
-            threshold = np.float64(best[k - 1]) - margin
-            filled = 0
-            for j in range(stop):
-                if rough[r, j] < threshold:
-                    continue
-                acc = 0.0
-                for d in range(unit.shape[1]):
-                    acc += unit[r, d] * items[j, d]
-                score = np.float32(acc)
-                if not np.isfinite(score):
-                    score = unscorable
-                if filled < k:
-                    _insert(out_i, out_s, r, filled, k, j, score)
-                    filled += 1
-                elif score > out_s[r, k - 1]:
-                    _insert(out_i, out_s, r, filled, k, j, score)
-        return out_i, out_s
-
-    @numba.njit(cache=True, nogil=True)
-    def _nb_exposure_add(items, count, at_most, item_at, position_of, rank_sum, total, covered):
-        n, slots = items.shape
-        for s in range(slots):  # slot-major, like the numpy code: the same moves
-            for w in range(n):
-                item = items[w, s]
-                if item < 0:
-                    continue
-                value = count[w, item]
-                last = at_most[w, value] - 1
-                at_most[w, value] = last
-                pos = position_of[w, item]
-                other = item_at[w, last]
-                item_at[w, pos] = other
-                item_at[w, last] = item
-                position_of[w, other] = pos
-                position_of[w, item] = last
-                count[w, item] = value + 1
-                rank_sum[w] += last + 1
-                total[w] += 1
-                if value == 0:
-                    covered[w] += 1
-
-
 # ---------------------------------------------------------------------- public dispatch
 def top_k_released(
     raw: np.ndarray, n_available: np.ndarray, k: int, unscorable: np.float32
@@ -303,7 +105,7 @@ def top_k_released(
     raw = np.asarray(raw, np.float32)
     n_available = np.asarray(n_available, np.int64)
     if _enabled and raw.shape[1] >= k:
-        return _nb_top_k_released(raw, n_available, k, np.float32(unscorable))
+        return _nb()._nb_top_k_released(raw, n_available, k, np.float32(unscorable))
     return _np_top_k_released(raw, n_available, k, np.float32(unscorable))
 
 
@@ -325,7 +127,7 @@ def merge_fresh(
     fresh = np.asarray(fresh, np.float32)
     before, now = np.asarray(before, np.int64), np.asarray(now, np.int64)
     if _enabled:
-        return _nb_merge_fresh(items, scores, fresh, int(start), before, now, k, unscorable)
+        return _nb()._nb_merge_fresh(items, scores, fresh, int(start), before, now, k, unscorable)
     return _np_merge_fresh(items, scores, fresh, start, before, now, k, np.float32(unscorable))
 
 
@@ -345,13 +147,13 @@ def add_at(target: np.ndarray, index: tuple[np.ndarray, ...], values) -> None:
         else np.asarray(values, target.dtype),
         (len(rows), flat.shape[1]),
     )
-    _nb_add_rows_in_order(flat, rows, events)
+    _nb()._nb_add_rows_in_order(flat, rows, events)
 
 
 def largest_values(values: np.ndarray, k: int) -> np.ndarray:
     """The k largest values per row, descending (values only)."""
     if _enabled and values.shape[1] >= k and values.dtype in (np.float32, np.float64):
-        return _nb_largest_values(np.ascontiguousarray(values), k)
+        return _nb()._nb_largest_values(np.ascontiguousarray(values), k)
     return _np_largest_values(values, k)
 
 
@@ -370,7 +172,7 @@ def factor_top_k(
     then scores with :func:`marec_env.recommenders.base.exact_product` (the same values)."""
     if not _enabled or deployed.shape[1] < k:
         return None
-    return _nb_factor_top_k(
+    return _nb()._nb_factor_top_k(
         deployed,
         visible,
         np.ascontiguousarray(user, np.float32),
@@ -388,15 +190,19 @@ def ideal_values(
     quality_weight: float,
     n_available: np.ndarray,
     s: int,
+    tables: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
     """The s largest utilities ``taste[r] · latent[j] + quality_weight · quality[j]`` over the
     first ``n_available[r]`` items, descending (float64 sums rounded to float32), without
-    materialising the (n, n_items) utility table when numba is there."""
+    materialising the (n, n_items) utility table when numba is there. ``tables``: the
+    (T, n_items) float64 C-contiguous ``latent.T`` and float64 ``quality``, if the caller
+    keeps them (saves two conversions a call)."""
     n_available = np.asarray(n_available, np.int64)
     if _enabled and latent.shape[0] >= s:
-        return _nb_ideal_values(
+        latent_t, quality = tables or (latent.T, quality)
+        return _nb()._nb_ideal_values(
             np.ascontiguousarray(taste, np.float32),
-            np.ascontiguousarray(latent.T, np.float64),
+            np.ascontiguousarray(latent_t, np.float64),
             np.asarray(quality, np.float64),
             float(quality_weight),
             n_available,
@@ -415,7 +221,99 @@ def rival_board(items: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     without numba (the caller's numpy code computes the same values)."""
     if not _enabled:
         return None
-    return _nb_rival_board(np.ascontiguousarray(items, np.int64))
+    return _nb()._nb_rival_board(np.ascontiguousarray(items, np.int64))
+
+
+def observe(world, catalog, patience: int, age_scale: float, horizon: int) -> np.ndarray | None:
+    """The v0 observation (W, N, obs_dim) of :func:`marec_env.observation.observe` in one
+    compiled pass (values within 1e-6 of the numpy code); None without numba."""
+    if not _enabled:
+        return None
+    cand, s, last = world.candidates, world.sessions, world.last
+    return _nb()._nb_observe(
+        cand.items, cand.scores, cand.valid, catalog.release_time, world.counts.item_clicks,
+        world.counts.item_impressions, catalog.main_topic, s.last_topic, s.steps, s.clicks,
+        s.last_clicked, s.misses, last.slot_share, last.clicks, world.t,
+        patience, np.float32(age_scale), horizon,
+    )  # fmt: skip
+
+
+def public_observation(world, catalog, agent_budget: float) -> np.ndarray | None:
+    """:func:`marec_env.observation.public_observation` in one compiled pass (values within
+    1e-6 of the numpy code); None without numba."""
+    if not _enabled:
+        return None
+    users_now = world.sessions.user
+    praised = catalog.praised if catalog.praised is not None else catalog.attributes[:, 0] > 0
+    return _nb()._nb_public(
+        world.candidates.items, catalog.attributes,
+        world.population.stated[np.arange(len(users_now)), users_now], world.session_topics,
+        world.counts.item_impressions, praised, world.session_seen, world.spend,
+        float(agent_budget),
+    )  # fmt: skip
+
+
+def cooperative(proposals: np.ndarray, slots: int):
+    """Items and owners (n, slots) of ``allocation.cooperative``, compiled (the same
+    integers); None without numba."""
+    if not _enabled:
+        return None
+    page = _nb()._nb_cooperative(np.ascontiguousarray(proposals, np.int64), slots)
+    return page[0], page[1]
+
+
+def settle(shown, item, engagement, weight, price, owner, attributes, n_agents, dw, lam):
+    """Rewards, own, revenue, payment (W, N) and team, diversity (W,) of ``step.settle`` in
+    one compiled pass (values within 1e-6 of the numpy code); None without numba."""
+    if not _enabled:
+        return None
+    money, per_page = _nb()._nb_settle(
+        shown, item, engagement, np.asarray(weight, np.float64), price, owner, attributes,
+        n_agents, float(dw), float(lam),
+    )  # fmt: skip
+    return (*money, *per_page)
+
+
+MEASURE_KEYS = (
+    *("own_reward", "clicks", "slots", "slot_share", "revenue", "payment"),
+    *("cold_slots", "cold_clicks", "ctr", "engagement", "ndcg", "diversity", "coverage"),
+    *("novelty", "exposure_gini", "cold_start_exposure", "welfare", "team_reward"),
+    "backbone_id",
+)
+"""The metrics :func:`measure` computes, in the order of its ``rows`` argument."""
+
+
+def measure(rows: np.ndarray, page, choice, settlement, counts, exposure, n_avail, t, **fixed):
+    """``step.measure``'s info table (``len(rows)``, W, N) float32, in one compiled pass
+    over the page (values within 1e-6 of the numpy code); None without numba. ``fixed``:
+    release_time, cold_window, utility_scale, weights, ideal, backbone_ids."""
+    if not _enabled:
+        return None
+    return _nb()._nb_measure(
+        rows, choice.shown, choice.item, choice.utility, choice.probabilities, choice.slot,
+        page.owner, settlement.own, settlement.revenue, settlement.payment, settlement.team,
+        settlement.diversity, settlement.gained, counts.clicks_total, counts.item_clicks,
+        n_avail, exposure.covered, exposure.rank_sum, exposure.total, exposure.n_items,
+        fixed["release_time"], t, fixed["cold_window"], float(fixed["utility_scale"]),
+        fixed["weights"], fixed["ideal"], fixed["backbone_ids"],
+    )  # fmt: skip
+
+
+def team_draft(proposals: np.ndarray, order: np.ndarray, slots: int):
+    """Items and owners (n, slots) of ``allocation.team_draft`` given its pick ``order``
+    (n, rounds, N), compiled (the same integers); None without numba."""
+    if not _enabled:
+        return None
+    return _nb()._nb_team_draft(np.ascontiguousarray(proposals, np.int64), order, slots)
+
+
+def claimed_slate(proposals: np.ndarray, claims: np.ndarray, order: np.ndarray, slots: int):
+    """Items and owners (n, slots) of ``allocation.claimed_slate`` given its service
+    ``order`` (n, N), compiled (the same integers); None without numba."""
+    if not _enabled:
+        return None
+    proposals = np.ascontiguousarray(proposals, np.int64)
+    return _nb()._nb_claimed_slate(proposals, np.asarray(claims, np.int64), order, slots)
 
 
 def refine_top_k(
@@ -433,7 +331,7 @@ def refine_top_k(
     (n_items, d) are float64; columns at or past ``n_available`` are unreleased."""
     n_available = np.asarray(n_available, np.int64)
     if _enabled and rough.shape[1] >= k and int(n_available.min()) >= k:
-        return _nb_refine_top_k(rough, unit, items, n_available, k, margin, unscorable)
+        return _nb()._nb_refine_top_k(rough, unit, items, n_available, k, margin, unscorable)
     rough = rough.copy()
     rough[np.arange(rough.shape[1])[None, :] >= n_available[:, None]] = -np.inf
     kth = largest_values(rough, k)[:, k - 1].astype(np.float64)
@@ -449,7 +347,7 @@ def exposure_add(tracker, items: np.ndarray) -> bool:
     then makes the same integer moves)."""
     if not _enabled:
         return False
-    _nb_exposure_add(
+    _nb()._nb_exposure_add(
         np.asarray(items, np.int64),
         tracker.count,
         tracker.at_most,

@@ -157,8 +157,8 @@ class MarketEnv(ParallelEnv):
         self.shares += result.info["slot_share"][0]
         truncated = bool(result.truncated[0])
         rewards = dict(zip(self.agents, result.rewards[0].tolist()))
-        values = {k: v[0].tolist() for k, v in result.info.items()}
-        infos = {a: {k: values[k][i] for k in INFO_KEYS} for i, a in enumerate(self.agents)}
+        per_agent = result.info_table[:, 0, :].T.tolist()  # one list of values per agent
+        infos = {a: dict(zip(INFO_KEYS, values)) for a, values in zip(self.agents, per_agent)}
         observations = self._package()
         terminations = dict.fromkeys(self.agents, False)
         truncations = dict.fromkeys(self.agents, truncated)

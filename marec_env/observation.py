@@ -142,6 +142,9 @@ def build_observations(
 
 def observe(world: World, catalog: Catalog, patience: int, cold_start_window: int, horizon: int):
     """(W, N, obs_dim) float32 observations of the world's current state."""
+    compiled = kernels.observe(world, catalog, patience, float(cold_start_window), horizon)
+    if compiled is not None:
+        return compiled
     cand, s, t = world.candidates, world.sessions, world.t
     rows = np.arange(len(t))[:, None, None]
     overlap, rival_rank = rivals(cand.items)
@@ -223,6 +226,9 @@ def public_observation(world: World, catalog: Catalog, agent_budget: float) -> n
     (K × T, candidate-major). Per user: ``user_stated`` the stated interests,
     ``user_session_topics`` tanh of this session's clicked tags. Per agent: ``agent_budget``
     the share of its budget left (1 without budgets)."""
+    compiled = kernels.public_observation(world, catalog, agent_budget)
+    if compiled is not None:
+        return compiled
     cand, users_now = world.candidates, world.sessions.user
     w, n, _ = cand.items.shape
     rows = np.arange(w)

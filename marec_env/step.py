@@ -22,6 +22,7 @@ Observations are built from the resulting state by :func:`marec_env.observation.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -35,7 +36,7 @@ from marec_env.core.catalog import Catalog
 from marec_env.core.choice import sample_choice
 from marec_env.mechanisms import Mechanism
 from marec_env.recommenders.base import Backbone
-from marec_env.recommenders.candidates import CandidateCache
+from marec_env.recommenders.candidates import UNSCORABLE, CandidateCache
 from marec_env.streams import rows_for
 from marec_env.world import Candidates, LastPage, World
 
@@ -63,6 +64,8 @@ AGENT_METRICS = (
 )
 INFO_KEYS = (*AGENT_METRICS, *MARKET_METRICS, "backbone_id")
 """Every info dict carries exactly these numeric keys, for every agent, every step."""
+_INFO_ROW = {key: i for i, key in enumerate(INFO_KEYS)}
+_KERNEL_ROWS = np.array([_INFO_ROW[key] for key in kernels.MEASURE_KEYS], np.int64)
 
 STAGES = (
     "propose",
@@ -107,6 +110,12 @@ class Setup:
     def n_agents(self) -> int:
         return len(self.backbones)
 
+    @functools.cached_property
+    def utility_tables(self) -> tuple[np.ndarray, np.ndarray]:
+        """The catalog's (T, n_items) latent and its quality in float64 (for NDCG's ideal)."""
+        latent_t = np.ascontiguousarray(self.catalog.latent.T, np.float64)
+        return latent_t, np.asarray(self.catalog.quality, np.float64)
+
 
 @dataclass
 class StepResult:
@@ -115,7 +124,10 @@ class StepResult:
     truncated: np.ndarray
     """(W,) bool: the world reached ``max_cycles``."""
     info: dict[str, np.ndarray]
-    """Metric name → (W, N) float32 (market-level metrics repeated per agent)."""
+    """Metric name → (W, N) float32 (market-level metrics repeated per agent); each is a
+    view of ``info_table``."""
+    info_table: np.ndarray
+    """(len(INFO_KEYS), W, N) float32: every metric, in :data:`INFO_KEYS` order."""
 
 
 @dataclass
@@ -152,8 +164,6 @@ class Settlement:
     """(W,) intra-list diversity of the page."""
     engagement: np.ndarray
     """(W, S) engagement a click on each slot brings, 0 for empty slots."""
-    owned: np.ndarray
-    """(W, N, S) bool agent n filled slot s."""
     consumed: np.ndarray
     """(W,) int64 clicked item, -1 for none."""
     gained: np.ndarray
@@ -171,18 +181,21 @@ def advance(setup: Setup, world: World, rng: Streams, actions: np.ndarray) -> St
     choice = choose(setup, world.population, current, page, rng["choice"])
     settlement = settle(setup.config, setup.catalog, setup.n_agents, page, choice)
     world.spend += settlement.payment
-    wasted = setup.config.slots - choice.shown.sum(axis=1)
+    wasted = None  # empty slots cost only satisfaction-driven sessions
+    if setup.config.session_model == "satisfaction":
+        wasted = setup.config.slots - choice.shown.sum(axis=1)
     update_users(setup, world, current, settlement.consumed, settlement.gained, wasted)
     if setup.config.public_features:  # the platform knows what this session has been shown
         w, s = np.nonzero(choice.shown)
         world.session_seen[w, choice.item[w, s]] = True
     feed_back(setup, world, page, choice, current)
-    info, world.last = measure(setup, world, page, choice, settlement, current)
+    table, world.last = measure(setup, world, page, choice, settlement, current)
     turn_over(setup, world, rng["users"])
     tick(setup, world)
     world.candidates = refresh_candidates(setup, world)
     truncated = world.t >= setup.config.max_cycles
-    return StepResult(settlement.rewards.astype(np.float32), truncated, info)
+    info = {key: table[i] for i, key in enumerate(INFO_KEYS)}
+    return StepResult(settlement.rewards.astype(np.float32), truncated, info, table)
 
 
 def reset_worlds(setup: Setup, world: World, rng: Streams, worlds: np.ndarray) -> None:
@@ -239,10 +252,16 @@ def cap_bids(bids: np.ndarray, budget_left: np.ndarray) -> np.ndarray:
 # ---------------------------------------------------------------------------- the stages
 def propose(candidate_items: np.ndarray, chosen: np.ndarray) -> np.ndarray:
     """(W, N, K) each agent's candidates reordered so that the chosen one comes first."""
-    k = candidate_items.shape[2]
-    rest = np.arange(k)[None, None, :] != chosen[:, :, None]
-    order = np.argsort(rest, axis=2, kind="stable")
-    return np.take_along_axis(candidate_items, order, 2)
+    w, n, k = candidate_items.shape
+    order = _chosen_first(k)[chosen]  # np.take_along_axis's indexing, without its overhead
+    return candidate_items[np.arange(w)[:, None, None], np.arange(n)[None, :, None], order]
+
+
+@functools.cache
+def _chosen_first(k: int) -> np.ndarray:
+    """(K, K) row c: candidate c, then the others in rank order."""
+    rest = np.arange(k)[None, :] != np.arange(k)[:, None]
+    return np.argsort(rest, axis=1, kind="stable")
 
 
 def choose(
@@ -274,21 +293,41 @@ def settle(
     shown, item = choice.shown, choice.item
     engagement = np.where(shown, _sigmoid(choice.utility), 0.0)
     weight = choice.probabilities[:, :-1] if cfg.reward_mode == "expected" else choice.onehot
+    if kernels.one_world_path(len(item)):  # the click of world 0, without index arrays
+        slot = int(choice.slot[0])
+        clicked = slot < cfg.slots
+        consumed = np.array([item[0, slot] if clicked else -1])
+        gained = engagement[0, slot : slot + 1].copy() if clicked else np.zeros(1, engagement.dtype)
+    else:
+        rows, slot = np.arange(len(item)), np.minimum(choice.slot, cfg.slots - 1)
+        consumed = np.where(choice.clicked, item[rows, slot], -1)
+        gained = np.where(choice.clicked, engagement[rows, slot], 0.0)
+    compiled = kernels.settle(
+        shown, item, engagement, weight, page.price, page.owner, catalog.attributes, n_agents,
+        cfg.diversity_weight, cfg.reward_lambda,
+    )  # fmt: skip
+    if compiled is not None:
+        rewards, own, revenue, payment, team, diversity = compiled
+        if cfg.agent_budget > 0:  # budgets cap later bids: spend adds the numpy payments
+            payment = (owned_slots(page, n_agents) * (page.price * weight)[:, None, :]).sum(axis=2)
+        return Settlement(
+            rewards, own, revenue, payment, team, diversity, engagement, consumed, gained
+        )
     value = engagement * weight
     paid = page.price * weight
-    owned = page.owner[:, None, :] == np.arange(n_agents)[None, :, None]
+    owned = owned_slots(page, n_agents)
     revenue = (owned * value[:, None, :]).sum(axis=2)
     payment = (owned * paid[:, None, :]).sum(axis=2)
     diversity = metrics.intra_list_diversity(catalog.attributes[item], shown)
     team = value.sum(axis=1) + cfg.diversity_weight * diversity
     own = revenue - payment
     rewards = cfg.reward_lambda * own + (1.0 - cfg.reward_lambda) * team[:, None]
-    rows, slot = np.arange(len(item)), np.minimum(choice.slot, cfg.slots - 1)
-    consumed = np.where(choice.clicked, item[rows, slot], -1)
-    gained = np.where(choice.clicked, engagement[rows, slot], 0.0)
-    return Settlement(
-        rewards, own, revenue, payment, team, diversity, engagement, owned, consumed, gained
-    )
+    return Settlement(rewards, own, revenue, payment, team, diversity, engagement, consumed, gained)
+
+
+def owned_slots(page: Page, n_agents: int) -> np.ndarray:
+    """(W, N, S) bool agent n filled slot s."""
+    return page.owner[:, None, :] == np.arange(n_agents)[None, :, None]
 
 
 def update_users(
@@ -303,6 +342,9 @@ def update_users(
     ``world.sessions`` (budget, steps, clicks, misses, last topic). Under
     ``session_model="satisfaction"`` a click adds to the budget and ``wasted`` (W,) empty
     slots cost it; the public ``world.session_topics`` decays and adds the click's tags."""
+    if kernels.one_world_path(len(current)):
+        _update_one_user(setup, world, int(current[0]), int(consumed[0]), gained, wasted)
+        return
     cfg, sess, pop, worlds = setup.config, world.sessions, world.population, setup.worlds
     pop.fatigue[worlds, current] *= cfg.fatigue_decay
     hit = consumed >= 0
@@ -326,26 +368,79 @@ def update_users(
     sess.last_topic = np.where(hit, main_topic, sess.last_topic)
 
 
+def _update_one_user(
+    setup: Setup, world: World, user: int, consumed: int, gained: np.ndarray, wasted
+) -> None:
+    """:func:`update_users` of world 0 alone: the same operations on the same dtypes, on
+    numpy scalars and views instead of (1, ...) arrays."""
+    cfg, sess, pop, cat = setup.config, world.sessions, world.population, setup.catalog
+    hit = consumed >= 0
+    pop.fatigue[0, user] *= cfg.fatigue_decay
+    if hit:
+        latent = cat.latent[consumed][None, :]
+        preference = pop.preference[0, user][None, :]  # a view: updated in place
+        users.drift_tastes(preference, latent, cfg.drift_rate)
+        pop.fatigue[0, user] += cfg.fatigue_rate * latent[0]
+    if cfg.session_model == "satisfaction":
+        waste = 0.0 if wasted is None else cfg.waste_cost * wasted[0]
+        sess.budget[0] += cfg.satisfaction_gain * gained[0] - cfg.browse_cost - waste
+    else:
+        sess.budget[0] -= cfg.browse_cost + gained[0]
+    if cfg.public_features:
+        world.session_topics *= cfg.fatigue_decay
+        if hit:
+            world.session_topics[0] += cat.attributes[consumed]
+    sess.steps[0] += 1
+    sess.clicks[0] += hit
+    sess.misses[0] = 0 if hit else sess.misses[0] + 1
+    sess.last_clicked[0] = hit
+    if hit:
+        sess.last_topic[0] = cat.main_topic[consumed]
+
+
 def feed_back(setup: Setup, world: World, page: Page, choice: Choice, current: np.ndarray) -> None:
     """Updates ``world.counts``; each backbone learns from the impressions it may see
     (``feedback_sharing``) and its cache forgets users whose scores changed."""
-    w, s = np.nonzero(choice.shown)
-    items, clicked, owner = page.item[w, s], choice.onehot[w, s], page.owner[w, s]
-    # A page never shows an item twice and a world clicks at most once, so every (world,
-    # item) pair below is distinct and a fancy-indexed += counts exactly (no np.add.at).
     counts = world.counts
-    counts.item_impressions[w, items] += 1
-    counts.item_clicks[w[clicked], items[clicked]] += 1
-    counts.clicks_total[w[clicked]] += 1
+    if kernels.one_world_path(len(current)):
+        events, owner = _one_world_events(world, page, choice, int(current[0]))
+    else:
+        w, s = np.nonzero(choice.shown)
+        items, clicked, owner = page.item[w, s], choice.onehot[w, s], page.owner[w, s]
+        # A page never shows an item twice and a world clicks at most once, so every (world,
+        # item) pair below is distinct and a fancy-indexed += counts exactly (no np.add.at).
+        counts.item_impressions[w, items] += 1
+        counts.item_clicks[w[clicked], items[clicked]] += 1
+        counts.clicks_total[w[clicked]] += 1
+        events = (w, current[w], items, clicked, world.t[w])  # every impression of the step
+    if len(events[0]) == 0:
+        return
     everything = setup.config.feedback_sharing != "own"
     for agent, (backbone, cache) in enumerate(zip(setup.backbones, setup.caches)):
-        see = np.ones_like(clicked) if everything else owner == agent
-        if not see.any():
-            continue
-        ew, eu = w[see], current[w[see]]
-        changed = backbone.learn(ew, eu, items[see], clicked[see], world.t[ew])
+        seen = events
+        if not everything:
+            see = owner == agent
+            if not see.any():
+                continue
+            seen = tuple(column[see] for column in events)
+        changed = backbone.learn(*seen)
         if changed.any():
-            cache.invalidate_users(ew[changed], eu[changed])
+            cache.invalidate_users(seen[0][changed], seen[1][changed])
+
+
+def _one_world_events(world: World, page: Page, choice: Choice, user: int) -> tuple:
+    """:func:`feed_back`'s counts and events for world 0: the same updates on its rows."""
+    shown = choice.shown[0]
+    items, owner = page.item[0][shown], page.owner[0][shown]
+    clicked = choice.onehot[0][shown]
+    world.counts.item_impressions[0, items] += 1
+    slot = int(choice.slot[0])
+    if slot < len(shown):
+        world.counts.item_clicks[0, page.item[0, slot]] += 1
+        world.counts.clicks_total[0] += 1
+    n = len(items)
+    zeros = np.zeros(n, np.int64)
+    return (zeros, np.full(n, user), items, clicked, np.full(n, world.t[0])), owner
 
 
 def measure(
@@ -355,40 +450,56 @@ def measure(
     choice: Choice,
     settlement: Settlement,
     current: np.ndarray,
-) -> tuple[dict[str, np.ndarray], LastPage]:
-    """Every info key as (W, N) float32, and the page's record for the next observation.
+) -> tuple[np.ndarray, LastPage]:
+    """Every info key as one (len(INFO_KEYS), W, N) float32 table (in :data:`INFO_KEYS`
+    order), and the page's record for the next observation.
 
     Updates ``world.exposure``. Runs before :func:`turn_over`, while ``current`` still holds
     the users who saw the page.
     """
     cfg, cat, shown = setup.config, setup.catalog, choice.shown
     n_avail = n_available(cat, world.t)
+    if kernels.numba_enabled():  # the same values in one compiled pass
+        world.exposure.add(page.item)
+        compiled = kernels.measure(
+            _KERNEL_ROWS, page, choice, settlement, world.counts, world.exposure, n_avail,
+            world.t, release_time=cat.release_time, cold_window=cfg.cold_start_window,
+            utility_scale=cfg.utility_scale, weights=setup.position_weights,
+            ideal=_ideal_relevance(setup, world, current, n_avail),
+            backbone_ids=setup.backbone_ids,
+        )  # fmt: skip
+        share, clicks = compiled[_INFO_ROW["slot_share"]], compiled[_INFO_ROW["clicks"]]
+        return compiled, LastPage(share.copy(), clicks.copy(), choice.slot, page)
     young = shown & ((world.t[:, None] - cat.release_time[choice.item]) < cfg.cold_start_window)
-    info = _market_metrics(setup, world, page, choice, settlement, young, current, n_avail)
-    info.update(
-        own_reward=settlement.own,
-        revenue=settlement.revenue,
-        payment=settlement.payment,
-        team_reward=settlement.team,
-    )
-    owned_shown = settlement.owned & shown[:, None, :]
+    table = np.empty((len(INFO_KEYS), len(setup.worlds), setup.n_agents), np.float32)
+    row = _INFO_ROW
+    _market_metrics(table, setup, world, page, choice, settlement, young, current, n_avail)
+    table[row["own_reward"]] = settlement.own
+    table[row["revenue"]] = settlement.revenue
+    table[row["payment"]] = settlement.payment
+    table[row["team_reward"]] = settlement.team[:, None]
+    owned_shown = owned_slots(page, setup.n_agents) & shown[:, None, :]
     slots = owned_shown.sum(axis=2)
     agent_clicks = (owned_shown & choice.onehot[:, None, :]).sum(axis=2)
     owned_young = owned_shown & young[:, None, :]
-    info.update(
-        cold_slots=owned_young.sum(axis=2),
-        cold_clicks=(owned_young & choice.onehot[:, None, :]).sum(axis=2),
-    )
-    info.update(slots=slots, slot_share=slots / cfg.slots, clicks=agent_clicks)
-    share = (slots / cfg.slots).astype(np.float32)
-    last = LastPage(share, agent_clicks.astype(np.float32), choice.slot, page)
-    return _per_agent(setup, info), last
+    table[row["cold_slots"]] = owned_young.sum(axis=2)
+    table[row["cold_clicks"]] = (owned_young & choice.onehot[:, None, :]).sum(axis=2)
+    share = slots / cfg.slots
+    table[row["slots"]] = slots
+    table[row["slot_share"]] = share
+    table[row["clicks"]] = agent_clicks
+    table[row["backbone_id"]] = setup.backbone_ids
+    last = LastPage(share.astype(np.float32), agent_clicks.astype(np.float32), choice.slot, page)
+    return table, last
 
 
 def turn_over(setup: Setup, world: World, rng: np.random.Generator) -> None:
     """Users out of budget or patience leave; with probability ``churn_rate`` a brand-new
     user takes their place. A random member of the population starts the next session."""
     cfg, sess = setup.config, world.sessions
+    one_stays = sess.budget[0] > 0 and sess.misses[0] < cfg.patience
+    if kernels.one_world_path(len(sess.budget)) and one_stays:  # nothing to do
+        return
     leaving = np.flatnonzero((sess.budget <= 0) | (sess.misses >= cfg.patience))
     if len(leaving) == 0:
         return
@@ -413,13 +524,20 @@ def tick(setup: Setup, world: World) -> None:
 
 def refresh_candidates(setup: Setup, world: World) -> Candidates:
     """Each agent's top-K for the user in session, from its backbone's exact cache."""
-    current, avail = world.sessions.user, n_available(setup.catalog, world.t)
-    looked = [cache.lookup(setup.worlds, current, avail) for cache in setup.caches]
-    return Candidates(
-        items=np.stack([x[0] for x in looked], axis=1),
-        scores=np.stack([x[1] for x in looked], axis=1),
-        valid=np.stack([x[2] for x in looked], axis=1),
-    )
+    current, avail, worlds = world.sessions.user, n_available(setup.catalog, world.t), setup.worlds
+    shape = (len(worlds), setup.n_agents, setup.config.candidates)
+    items, scores = np.empty(shape, np.int64), np.empty(shape, np.float32)
+    one_user = int(current[0]) if len(worlds) == 1 else None
+    for agent, cache in enumerate(setup.caches):
+        cache.refresh(worlds, current, avail)
+        if one_user is None:
+            items[:, agent], scores[:, agent] = (
+                cache.items[worlds, current],
+                cache.scores[worlds, current],
+            )
+        else:  # one world: plain views instead of fancy indexing
+            items[0, agent], scores[0, agent] = cache.items[0, one_user], cache.scores[0, one_user]
+    return Candidates(items=items, scores=scores, valid=scores > UNSCORABLE)
 
 
 def admit_new_users(
@@ -453,6 +571,7 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 
 
 def _market_metrics(
+    table: np.ndarray,
     setup: Setup,
     world: World,
     page: Page,
@@ -461,8 +580,9 @@ def _market_metrics(
     young: np.ndarray,
     current: np.ndarray,
     n_avail: np.ndarray,
-) -> dict[str, np.ndarray]:
-    cfg, shown, counts = setup.config, choice.shown, world.counts
+) -> None:
+    """Writes the market-level rows of ``table`` (the same value for every agent)."""
+    cfg, shown, counts, row = setup.config, choice.shown, world.counts, _INFO_ROW
     world.exposure.add(page.item)
     relevance = np.where(shown, _sigmoid(cfg.utility_scale * choice.utility), 0.0)
     n_shown = np.maximum(shown.sum(axis=1), 1)
@@ -471,17 +591,19 @@ def _market_metrics(
     share = (item_clicks + 1.0) / (clicks_total + n_avail[:, None])
     novelty = np.where(shown, -np.log2(share), 0.0).sum(axis=1) / n_shown
     ideal = _ideal_relevance(setup, world, current, n_avail)
-    return {
-        "ctr": choice.clicked / n_shown,
-        "engagement": settlement.gained,
-        "ndcg": metrics.ndcg(relevance, ideal, setup.position_weights),
-        "diversity": settlement.diversity,
-        "coverage": world.exposure.coverage(n_avail),
-        "novelty": novelty / np.log2(clicks_total[:, 0] + n_avail + 1.0),
-        "exposure_gini": world.exposure.gini(n_avail),
-        "cold_start_exposure": young.sum(axis=1) / cfg.slots,
-        "welfare": -np.log(np.maximum(choice.probabilities[:, -1], 1e-12)),
-    }
+    market = (
+        ("ctr", choice.clicked / n_shown),
+        ("engagement", settlement.gained),
+        ("ndcg", metrics.ndcg(relevance, ideal, setup.position_weights)),
+        ("diversity", settlement.diversity),
+        ("coverage", world.exposure.coverage(n_avail)),
+        ("novelty", novelty / np.log2(clicks_total[:, 0] + n_avail + 1.0)),
+        ("exposure_gini", world.exposure.gini(n_avail)),
+        ("cold_start_exposure", young.sum(axis=1) / cfg.slots),
+        ("welfare", -np.log(np.maximum(choice.probabilities[:, -1], 1e-12))),
+    )
+    for key, value in market:
+        table[row[key]] = value[:, None]
 
 
 def _ideal_relevance(setup: Setup, world: World, current, n_avail) -> np.ndarray:
@@ -489,15 +611,7 @@ def _ideal_relevance(setup: Setup, world: World, current, n_avail) -> np.ndarray
     cfg, cat, pop, worlds = setup.config, setup.catalog, world.population, setup.worlds
     taste = pop.preference[worlds, current] - pop.fatigue[worlds, current]
     best = kernels.ideal_values(
-        taste, cat.latent, cat.quality, cfg.quality_weight, n_avail, cfg.slots
-    )
+        taste, cat.latent, cat.quality, cfg.quality_weight, n_avail, cfg.slots,
+        setup.utility_tables,
+    )  # fmt: skip
     return _sigmoid(cfg.utility_scale * best)
-
-
-def _per_agent(setup: Setup, info: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    out, shape = {}, (len(setup.worlds), setup.n_agents)
-    for key, value in info.items():
-        value = np.asarray(value, dtype=np.float32)
-        out[key] = value if value.ndim == 2 else np.repeat(value[:, None], setup.n_agents, axis=1)
-    out["backbone_id"] = np.broadcast_to(setup.backbone_ids, shape)
-    return out

@@ -34,3 +34,18 @@ def test_importing_marec_env_does_not_load_torch_or_matplotlib():
         check=True,
     )
     assert out.stdout.split() == ["False", "False"]
+
+
+def test_importing_marec_env_does_not_load_numba():
+    """numba costs a quarter of a second to import: it loads with the first kernel call."""
+    code = (
+        "import sys, marec_env; from marec_env import kernels; a = 'numba' in sys.modules; "
+        "kernels.use_numba(True); "
+        "kernels.largest_values(__import__('numpy').ones((2, 9), 'float32'), 3); "
+        "print(a, 'numba' in sys.modules or not kernels.HAVE_NUMBA)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["False", "True"]

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from marec_env import kernels
+
 
 @dataclass
 class Page:
@@ -36,6 +38,9 @@ def cooperative(proposals: np.ndarray, slots: int) -> Page:
     """Joint slate: slot s goes to agent s mod N, which places its (s div N)-th proposal.
     A duplicate of an item already on the page wastes the slot (shown empty)."""
     n, n_agents, _ = proposals.shape
+    compiled = kernels.cooperative(proposals, slots)
+    if compiled is not None:
+        return Page(*compiled, price=np.zeros((n, slots), np.float32))
     slot = np.arange(slots)
     owner = np.broadcast_to(slot % n_agents, (n, slots)).copy()
     item = proposals[:, slot % n_agents, slot // n_agents].copy()
@@ -49,6 +54,9 @@ def team_draft(proposals: np.ndarray, slots: int, rng: np.random.Generator) -> P
     n, n_agents, k = proposals.shape
     rounds = -(-slots // n_agents)
     order = rng.random((n, rounds, n_agents)).argsort(axis=2)
+    compiled = kernels.team_draft(proposals, order, slots)
+    if compiled is not None:
+        return Page(*compiled, price=np.zeros((n, slots), np.float32))
     item = np.full((n, slots), -1, np.int64)
     owner = np.full((n, slots), -1, np.int64)
     pointer = np.zeros((n, n_agents), np.int64)
@@ -135,6 +143,9 @@ def claimed_slate(
     n, n_agents, k = proposals.shape
     rows = np.arange(n)
     order = rng.random((n, n_agents)).argsort(axis=1)
+    compiled = kernels.claimed_slate(proposals, claims, order, slots)
+    if compiled is not None:
+        return Page(*compiled, price=np.zeros((n, slots), np.float32))
     item = np.full((n, slots), -1, np.int64)
     owner = np.full((n, slots), -1, np.int64)
     taken = np.zeros((n, slots), bool)

@@ -63,10 +63,10 @@ class ExposureTracker:
 
     def add(self, items: np.ndarray) -> None:
         """Record one impression per entry of ``items`` (W, S); -1 entries are ignored."""
+        if kernels.exposure_add(self, items):
+            return
         if items.shape[0] == 1:
             self._add_one_world(items[0].tolist())
-            return
-        if kernels.exposure_add(self, items):
             return
         rows = np.arange(items.shape[0])
         for column in items.T:

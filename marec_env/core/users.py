@@ -139,8 +139,13 @@ def consume(
     ``item_latent`` is (n, T), one consumed item per (world, user) pair.
     """
     preference = population.preference[worlds, users]
+    drift_tastes(preference, item_latent, drift_rate)
+    population.preference[worlds, users] = preference
+    population.fatigue[worlds, users] += fatigue_rate * item_latent
+
+
+def drift_tastes(preference: np.ndarray, item_latent: np.ndarray, drift_rate: float) -> None:
+    """Move tastes (n, T), in place, toward the consumed items' centred topics (n, T)."""
     centred = item_latent - item_latent.mean(axis=1, keepdims=True)
     preference += drift_rate * PREFERENCE_LIMIT * centred
     np.clip(preference, -PREFERENCE_LIMIT, PREFERENCE_LIMIT, out=preference)
-    population.preference[worlds, users] = preference
-    population.fatigue[worlds, users] += fatigue_rate * item_latent

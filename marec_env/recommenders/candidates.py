@@ -52,32 +52,46 @@ class CandidateCache:
         ``n_available[e]`` is how many catalog items (a prefix, sorted by release) exist in
         that world now. Invalid candidates are available items the backbone cannot score.
         """
-        if len(worlds) == 1:  # one world (the ParallelEnv): skip the array bookkeeping
-            w, u = int(worlds[0]), int(users[0])
-            if self.computed_with[w, u] == n_available[0]:
-                scores = self.scores[w, u][None].copy()
-                return self.items[w, u][None].copy(), scores, scores > UNSCORABLE
-        computed_with = self.computed_with[worlds, users]
-        stale = computed_with != n_available
-        if stale.any():
-            keys = self.backbone.shared_keys(worlds[stale], users[stale])
-            if keys is not None and (keys >= 0).any():
-                shared = np.zeros_like(stale)
-                shared[np.flatnonzero(stale)[keys >= 0]] = True
-                self._from_shared(
-                    worlds[shared], users[shared], n_available[shared], keys[keys >= 0]
-                )
-                stale &= ~shared
-            grown = stale & (computed_with >= 0)
-            if grown.any():
-                self._merge_new_items(
-                    worlds[grown], users[grown], computed_with[grown], n_available[grown]
-                )
-            invalid = stale & (computed_with < 0)
-            if invalid.any():
-                self._recompute(worlds[invalid], users[invalid], n_available[invalid])
+        self.refresh(worlds, users, n_available)
         scores = self.scores[worlds, users]
         return self.items[worlds, users], scores, scores > UNSCORABLE
+
+    def refresh(self, worlds: np.ndarray, users: np.ndarray, n_available: np.ndarray) -> None:
+        """Bring the rows of these users up to date (``items``, ``scores``), as :meth:`lookup`."""
+        if len(worlds) == 1:  # one world (the ParallelEnv): skip the array bookkeeping
+            self._refresh_one(worlds, users, n_available)
+            return
+        computed_with = self.computed_with[worlds, users]
+        stale = computed_with != n_available
+        if not stale.any():
+            return
+        keys = self.backbone.shared_keys(worlds[stale], users[stale])
+        if keys is not None and (keys >= 0).any():
+            shared = np.zeros_like(stale)
+            shared[np.flatnonzero(stale)[keys >= 0]] = True
+            self._from_shared(worlds[shared], users[shared], n_available[shared], keys[keys >= 0])
+            stale &= ~shared
+        grown = stale & (computed_with >= 0)
+        if grown.any():
+            self._merge_new_items(
+                worlds[grown], users[grown], computed_with[grown], n_available[grown]
+            )
+        invalid = stale & (computed_with < 0)
+        if invalid.any():
+            self._recompute(worlds[invalid], users[invalid], n_available[invalid])
+
+    def _refresh_one(self, worlds: np.ndarray, users: np.ndarray, n_available: np.ndarray) -> None:
+        """:meth:`refresh` of one (world, user): the same three cases on scalars."""
+        computed_with = int(self.computed_with[int(worlds[0]), int(users[0])])
+        if computed_with == n_available[0]:
+            return
+        keys = self.backbone.shared_keys(worlds, users)
+        if keys is not None and keys[0] >= 0:
+            self._from_shared(worlds, users, n_available, keys)
+        elif computed_with >= 0:
+            self._merge_new_items(worlds, users, np.array([computed_with]), n_available)
+        else:
+            self._recompute(worlds, users, n_available)
 
     def _from_shared(self, worlds, users, n_available: np.ndarray, keys: np.ndarray) -> None:
         """Users whose scores are a shared row: copy that row's top-K at their catalog size."""

@@ -78,6 +78,11 @@ class CollaborativeBackbone(Backbone):
         )
 
     def learn(self, worlds, users, items, clicked, t) -> np.ndarray:
+        if kernels.one_world_path(self.num_worlds):  # every event is world 0's
+            use = np.full(len(worlds), clicked.any())
+            if use.any():
+                self._learn_one_world(users, items, clicked.astype(np.float32))
+            return use
         page_has_click = np.zeros((self.num_worlds,), bool)
         page_has_click[worlds[clicked.astype(bool)]] = True
         use = page_has_click[worlds]
@@ -92,6 +97,17 @@ class CollaborativeBackbone(Backbone):
         kernels.add_at(self.item_factors, (w, i), lr * (error[:, None] * p - REGULARISATION * q))
         kernels.add_at(self.clicks, (w, i), y.astype(np.int64))
         return use
+
+    def _learn_one_world(self, users: np.ndarray, items: np.ndarray, y: np.ndarray) -> None:
+        """:meth:`learn` of one page of world 0 with a click: the same float32 updates on the
+        world's own tables (no world index to carry)."""
+        user_factors, item_factors = self.user_factors[0], self.item_factors[0]
+        p, q = user_factors[users], item_factors[items]
+        error = y - 1.0 / (1.0 + np.exp(-(p * q).sum(axis=1)))
+        lr = self.config.cf_learning_rate
+        np.add.at(user_factors, users, lr * (error[:, None] * q - REGULARISATION * p))
+        np.add.at(item_factors, items, lr * (error[:, None] * p - REGULARISATION * q))
+        np.add.at(self.clicks[0], items, y.astype(np.int64))
 
     def tick(self, t: np.ndarray) -> np.ndarray:
         due = (t % self.config.refresh_interval == 0) & (t > 0)

@@ -44,5 +44,9 @@ class ContentBackbone(Backbone):
 
     def learn(self, worlds, users, items, clicked, t) -> np.ndarray:
         hit = clicked.astype(bool)
+        if kernels.one_world_path(self.num_worlds) and hit.sum() == 1:  # one row, one add
+            event = int(np.flatnonzero(hit)[0])
+            self.profile[0, users[event]] += self.catalog.attributes[items[event]]
+            return hit
         kernels.add_at(self.profile, (worlds[hit], users[hit]), self.catalog.attributes[items[hit]])
         return hit

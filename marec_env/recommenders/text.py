@@ -135,6 +135,9 @@ class TextBackbone(Backbone):
             raise ValueError(f"clicked has shape {changed.shape}, expected {np.shape(worlds)}")
         if not changed.any():
             return changed
+        if kernels.one_world_path(self.num_worlds) and changed.sum() == 1:
+            self._learn_one(int(np.asarray(users)[changed][0]), int(np.asarray(items)[changed][0]))
+            return changed
         w = np.asarray(worlds)[changed]
         u = np.asarray(users)[changed]
         it = np.asarray(items, dtype=np.int64)[changed]
@@ -147,7 +150,7 @@ class TextBackbone(Backbone):
         vectors = self.item_embeddings[it]
         self._materialise(w, u)
         flat = w * self.num_users + u
-        if np.unique(flat).size == flat.size:
+        if len(flat) == 1 or np.unique(flat).size == flat.size:
             # One click per user: plain fancy-index add (much faster than ufunc.at).
             self.sums[w, u] += vectors
             self.counts[w, u] += 1
@@ -156,6 +159,18 @@ class TextBackbone(Backbone):
             np.add.at(self.sums, (w, u), vectors)
             np.add.at(self.counts, (w, u), 1)
         return changed
+
+    def _learn_one(self, user: int, item: int) -> None:
+        """:meth:`learn` of one click in world 0: the same updates on one row."""
+        n_items = self.item_embeddings.shape[0]
+        if not 0 <= item < n_items:
+            raise IndexError(f"items must lie in [0, {n_items}), got values in [{item}, {item}]")
+        if not self.own_sum[0, user]:
+            if self.counts[0, user] == 1:
+                self.sums[0, user] = self.profile_embeddings[self.text_id[0, user]]
+            self.own_sum[0, user] = True
+        self.sums[0, user] += self.item_embeddings[item]
+        self.counts[0, user] += 1
 
     def _materialise(self, worlds: np.ndarray, users: np.ndarray) -> None:
         """Write the implicit profile (sign-up text, or zero) of these users into ``sums``."""
@@ -171,6 +186,11 @@ class TextBackbone(Backbone):
 
     def profiles(self, worlds: np.ndarray, users: np.ndarray) -> np.ndarray:
         """(n, dim) float32 profile sums (a copy), implicit sign-up profiles included."""
+        if len(users) == 1 and kernels.one_world_path(self.num_worlds):
+            user = int(users[0])
+            if self.counts[0, user] == 1 and not self.own_sum[0, user]:
+                return self.profile_embeddings[self.text_id[0, user]][None].copy()
+            return self.sums[0, user][None].copy()
         profile = self.sums[worlds, users]
         signed_up = (self.counts[worlds, users] == 1) & ~self.own_sum[worlds, users]
         if signed_up.any():
