@@ -10,7 +10,9 @@ samples/s (world-steps of all nodes), updates/s, the scaling efficiency
 sps(W=2) / (2·sps(W=1)) and the bytes each node exchanges per update (payload and estimated
 wire bytes; see agents/dmarl/comm.py). Every rank plays the same number of steps, so the
 slowest rank sets the wall time. W = 1 and W = 2 are measured in the same run, alternating,
-``--rounds`` times; the medians are reported (the host is noisy).
+``--rounds`` times; the medians are reported (the host is noisy). Each round also measures
+the host itself (:func:`host_scaling`: a pure-Python loop on 1 and 2 processes), because a
+shared 2-core machine may not give two processes twice the work of one.
 
 ``curves`` trains every learner × seed of a scenario (learners with ``shares_gradients`` at
 each ``--workers`` count, the others on one process) and reports, per learner, the IQM of the
@@ -104,11 +106,30 @@ def _throughput_rank(rank: int, world: int, env_id: str, overrides: dict, num_en
             "wire": counters["bytes_wire_per_update"]}  # fmt: skip
 
 
+def _busy_loop(iterations: int = 5_000_000) -> float:
+    """Seconds of a pure-Python loop: a peer that needs no memory, no BLAS and no messages."""
+    start, total = time.perf_counter(), 0
+    for i in range(iterations):
+        total += i
+    return time.perf_counter() - start
+
+
+def host_scaling() -> float:
+    """Throughput of the busy loop on 2 forked processes over 2 × its throughput on one: what
+    this host gives two independent CPU-bound processes (1.0 on two free cores)."""
+    one = _busy_loop()
+    with mp.get_context("fork").Pool(2) as pool:
+        two = max(pool.map(_busy_loop, [5_000_000, 5_000_000]))
+    return one / two
+
+
 def throughput(args: argparse.Namespace) -> dict[str, Any]:
     overrides = json.loads(args.overrides)
     configs = [(1, "all")] + [(2, mode) for mode in SHARING_MODES]
     samples: dict[str, list[dict[str, float]]] = {f"W={w} {m}": [] for w, m in configs}
+    host: list[float] = []
     for _ in range(args.rounds):
+        host.append(host_scaling())
         for world, mode in configs:
             ranks = run_ranks(world, _throughput_rank, args.env_id, overrides, args.num_envs,
                               mode, args.updates)  # fmt: skip
@@ -124,7 +145,8 @@ def throughput(args: argparse.Namespace) -> dict[str, Any]:
     for key, row in table.items():
         row["scaling_efficiency"] = row["samples_per_s"] / (int(key[2]) * base)
     return {"env_id": args.env_id, "overrides": overrides, "num_envs": args.num_envs,
-            "updates": args.updates, "rounds": args.rounds, "table": table}  # fmt: skip
+            "updates": args.updates, "rounds": args.rounds, "table": table,
+            "host_scaling": statistics.median(host)}  # fmt: skip
 
 
 def throughput_markdown(result: dict[str, Any]) -> str:
@@ -140,6 +162,11 @@ def throughput_markdown(result: dict[str, Any]) -> str:
         lines.append(f"| {key} | {row['samples_per_s']:.0f} | {row['updates_per_s']:.2f} | "
                      f"{row['scaling_efficiency']:.2f} | {row['payload']:.0f} | "
                      f"{row['wire']:.0f} |")  # fmt: skip
+    if "host_scaling" in result:
+        host = result["host_scaling"]
+        lines += ["", f"Host peer, same rounds: two independent busy-loop processes reach "
+                  f"{host:.2f} of twice one process's throughput, so W=2 efficiency / "
+                  f"{host:.2f} is DMARL's own share."]  # fmt: skip
     return "\n".join(lines) + "\n"
 
 

@@ -97,6 +97,11 @@ class MarketEnv(ParallelEnv):
       ``cand_session_seen``, ``cand_tags``
       (K × T), ``user_stated`` (T), ``user_session_topics`` (T), ``agent_budget`` after
       ``time``; noisy texts; satisfaction-driven sessions and churn; ``long_run``.
+    * No dynamics change, v0 and v1: the vector env's ``reset(seed=[s_0, …, s_{B-1}])``
+      gives world b the random streams of a ParallelEnv reset with ``s_b`` (an int seed
+      behaves as before), so vector evaluation plays exactly the ParallelEnv's episodes.
+      One-world fast paths and compiled kernels give the same candidates, pages and clicks
+      as the general path, with numba on or off (``tests/test_one_world.py``).
     """
 
     metadata = {
