@@ -155,22 +155,11 @@ def run_scenario(
     prov = results.provenance(config_hash(scenario))
     finished = sum((e.label, s) in store.completed for e, s in units)
     bar = _Progress(len(units) * scenario.steps, finished * scenario.steps, progress)
-    if jobs > 1:
-        return _run_parallel(scenario, store, units, finished, jobs, stop, prov, bar, on_row)
-    done = 0
     try:
-        for entry, seed in units:
-            if stop.is_set():
-                break
-            if (entry.label, seed) not in store.completed:
-                bar.unit(entry.label, seed)
-                args = (scenario, entry, seed, store, train_fn, config_factory, stop, bar, prov,
-                        on_row)  # fmt: skip
-                if not _run_unit(*args):
-                    break
-                store.mark_complete(entry.label, seed)
-                store.save("running")
-            done += 1
+        if jobs > 1:
+            _run_parallel(scenario, store, units, jobs, stop, prov, bar, on_row)
+        else:
+            _run_in_turn(scenario, store, units, train_fn, config_factory, stop, bar, prov, on_row)
     except KeyboardInterrupt:
         stop.set()
     except BaseException:
@@ -178,12 +167,29 @@ def run_scenario(
         raise
     finally:
         bar.close()
+    done = sum((e.label, s) in store.completed for e, s in units)
     interrupted = done < len(units)
     store.save("interrupted" if interrupted else "complete")
     return Outcome(interrupted, done, len(units))
 
 
-def _run_parallel(scenario, store, units, finished, jobs, stop, prov, bar, on_row) -> Outcome:
+def _run_in_turn(scenario, store, units, train_fn, config_factory, stop, bar, prov, on_row) -> None:
+    """Units one after another in this process; stops at the first one stopped early."""
+    for entry, seed in units:
+        if stop.is_set():
+            return
+        if (entry.label, seed) not in store.completed:
+            bar.unit(entry.label, seed)
+            args = (scenario, entry, seed, store, train_fn, config_factory, stop, bar, prov,
+                    on_row)  # fmt: skip
+            if not _run_unit(*args):
+                return
+            store.mark_complete(entry.label, seed)
+            store.save("running")
+
+
+def _run_parallel(scenario, store, units, jobs, stop, prov, bar, on_row) -> None:
+    """Units on ``jobs`` processes (:mod:`benchmarks.parallel`); the bar follows each one."""
     from benchmarks import parallel
 
     pending = [(e, s) for e, s in units if (e.label, s) not in store.completed]
@@ -194,20 +200,7 @@ def _run_parallel(scenario, store, units, finished, jobs, stop, prov, bar, on_ro
         bar.advance(step - last_step.get((label, seed), 0))
         last_step[(label, seed)] = step
 
-    done = finished
-    try:
-        done += parallel.run_units(scenario, store, pending, jobs, stop, prov, on_progress,
-                                   on_row)  # fmt: skip
-    except KeyboardInterrupt:
-        stop.set()
-    except BaseException:
-        store.save("failed")
-        raise
-    finally:
-        bar.close()
-    interrupted = done < len(units)
-    store.save("interrupted" if interrupted else "complete")
-    return Outcome(interrupted, done, len(units))
+    parallel.run_units(scenario, store, pending, jobs, stop, prov, on_progress, on_row)
 
 
 def _run_unit(
