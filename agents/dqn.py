@@ -181,6 +181,43 @@ class ReplayTraining:
                 self.target.load_state_dict(self.online.state_dict())
         return p.gradient_steps
 
+    # -- checkpoints: networks, optimizer and torch Generator behind the JSON header -------
+    checkpoint_counters: tuple[str, ...] = ("calls",)
+    """Counters of ``_state`` beyond the base learner's, checked when a checkpoint loads."""
+
+    def _state(self) -> dict:
+        return {**super()._state(), "calls": self._calls}
+
+    def _set_state(self, state: dict) -> None:
+        super()._set_state(state)
+        self._calls = int(state["calls"])
+
+    def save(self, path: str) -> None:
+        tensors = {"online": self.online.state_dict(), "target": self.target.state_dict(),
+                   "optimizer": self.optimizer.state_dict(),
+                   "torch_rng": self.torch_rng.get_state()}  # fmt: skip
+        checkpoint.save_torch(path, self.header(), tensors)
+
+    def load(self, path: str) -> None:
+        """Restore a :meth:`save`; every tensor is tried on copies first, so a refused
+        checkpoint (CheckpointError) leaves this learner unchanged."""
+        header, tensors = checkpoint.load_torch(path)
+        self._check_header(path, header)
+        checkpoint.check_counters(path, header["state"], self.checkpoint_counters)
+        try:
+            for name in ("online", "target"):
+                copy.deepcopy(getattr(self, name)).load_state_dict(tensors[name])
+            check_optimizer_state(self.optimizer, tensors["optimizer"])
+            copy.deepcopy(self.optimizer).load_state_dict(tensors["optimizer"])
+            torch.Generator().set_state(tensors["torch_rng"])
+        except (KeyError, IndexError, RuntimeError, ValueError, TypeError) as exc:
+            raise checkpoint.CheckpointError(f"{path}: network state does not fit ({exc})") from exc
+        self.online.load_state_dict(tensors["online"])
+        self.target.load_state_dict(tensors["target"])
+        self.optimizer.load_state_dict(tensors["optimizer"])
+        self.torch_rng.set_state(tensors["torch_rng"])
+        self._apply_state(path, header["state"])
+
 
 class DQN(ReplayTraining, BaseLearner):
     """Independent DQN learners; see the module docstring."""
@@ -247,36 +284,6 @@ class DQN(ReplayTraining, BaseLearner):
         scale = (self.params.max_grad_norm / (sq.sqrt() + 1e-6)).clamp(max=1.0)
         for g in grads:
             g.mul_(scale.view(-1, *([1] * (g.dim() - 1))))
-
-    # -- checkpoints -----------------------------------------------------------------
-    def save(self, path: str) -> None:
-        header = self.header()
-        header["state"]["calls"] = self._calls
-        tensors = {"online": self.online.state_dict(), "target": self.target.state_dict(),
-                   "optimizer": self.optimizer.state_dict(),
-                   "torch_rng": self.torch_rng.get_state()}  # fmt: skip
-        checkpoint.save_torch(path, header, tensors)
-
-    def load(self, path: str) -> None:
-        """Restore a :meth:`save`; every tensor is tried on copies first, so a refused
-        checkpoint (CheckpointError) leaves this learner unchanged."""
-        header, tensors = checkpoint.load_torch(path)
-        self._check_header(path, header)
-        checkpoint.check_counters(path, header["state"], ("calls",))
-        try:
-            for name in ("online", "target"):
-                copy.deepcopy(getattr(self, name)).load_state_dict(tensors[name])
-            check_optimizer_state(self.optimizer, tensors["optimizer"])
-            copy.deepcopy(self.optimizer).load_state_dict(tensors["optimizer"])
-            torch.Generator().set_state(tensors["torch_rng"])
-        except (KeyError, IndexError, RuntimeError, ValueError, TypeError) as exc:
-            raise checkpoint.CheckpointError(f"{path}: network state does not fit ({exc})") from exc
-        self.online.load_state_dict(tensors["online"])
-        self.target.load_state_dict(tensors["target"])
-        self.optimizer.load_state_dict(tensors["optimizer"])
-        self.torch_rng.set_state(tensors["torch_rng"])
-        self._apply_state(path, header["state"])
-        self._calls = int(header["state"]["calls"])
 
 
 def check_optimizer_state(optimizer: torch.optim.Optimizer, saved: Any) -> None:

@@ -43,10 +43,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from agents import checkpoint
 from agents.acting import MaxPlusActing, MaxPlusParams
 from agents.base import BaseLearner, Batch, EnvInfo
-from agents.dqn import DQNParams, Replay, ReplayTraining, StackedMLP, check_optimizer_state
+from agents.dqn import DQNParams, Replay, ReplayTraining, StackedMLP
 from agents.exploration import epsilon_greedy, linear_schedule
 from agents.features import CandidateFeatures
 from agents.maxplus import CoordinationGraph, max_plus
@@ -194,39 +193,15 @@ class MAQLDeep(ReplayTraining, BaseLearner):
             g.mul_(scale.view(-1, *([1] * (g.dim() - 1))))
         self.optimizer.step()
 
-    # -- checkpoints -----------------------------------------------------------------------
+    # -- checkpoints (ReplayTraining's, plus the max-plus float count) ---------------------
+    checkpoint_counters = ("calls", "floats")
+
     def _state(self) -> dict:
-        return {**super()._state(), "calls": self._calls, "floats": self.acting.floats}
+        return {**super()._state(), "floats": self.acting.floats}
 
     def _set_state(self, state: dict) -> None:
         super()._set_state(state)
-        self._calls, self.acting.floats = int(state["calls"]), int(state["floats"])
-
-    def save(self, path: str) -> None:
-        tensors = {"online": self.online.state_dict(), "target": self.target.state_dict(),
-                   "optimizer": self.optimizer.state_dict(),
-                   "torch_rng": self.torch_rng.get_state()}  # fmt: skip
-        checkpoint.save_torch(path, self.header(), tensors)
-
-    def load(self, path: str) -> None:
-        """Restore a :meth:`save`; every tensor is tried on copies first, so a refused
-        checkpoint (CheckpointError) leaves this learner unchanged."""
-        header, tensors = checkpoint.load_torch(path)
-        self._check_header(path, header)
-        checkpoint.check_counters(path, header["state"], ("calls", "floats"))
-        try:
-            for name in ("online", "target"):
-                copy.deepcopy(getattr(self, name)).load_state_dict(tensors[name])
-            check_optimizer_state(self.optimizer, tensors["optimizer"])
-            copy.deepcopy(self.optimizer).load_state_dict(tensors["optimizer"])
-            torch.Generator().set_state(tensors["torch_rng"])
-        except (KeyError, IndexError, RuntimeError, ValueError, TypeError) as exc:
-            raise checkpoint.CheckpointError(f"{path}: network state does not fit ({exc})") from exc
-        self.online.load_state_dict(tensors["online"])
-        self.target.load_state_dict(tensors["target"])
-        self.optimizer.load_state_dict(tensors["optimizer"])
-        self.torch_rng.set_state(tensors["torch_rng"])
-        self._apply_state(path, header["state"])
+        self.acting.floats = int(state["floats"])
 
 
 def _has_board(info: EnvInfo) -> bool:
