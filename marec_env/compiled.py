@@ -24,6 +24,20 @@ def _insert(out_i, out_s, r, filled, k, item, score):
 
 
 @numba.njit(cache=True, nogil=True)
+def _insert_value(out, r, filled, k, v):
+    # Row r keeps its k largest values in descending order; returns the new fill count.
+    if filled < k or v > out[r, k - 1]:
+        p = filled if filled < k else k - 1
+        while p > 0 and out[r, p - 1] < v:
+            out[r, p] = out[r, p - 1]
+            p -= 1
+        out[r, p] = v
+        if filled < k:
+            filled += 1
+    return filled
+
+
+@numba.njit(cache=True, nogil=True)
 def _nb_top_k_released(raw, n_available, k, unscorable):
     n, m = raw.shape
     out_i = np.empty((n, k), np.int64)
@@ -82,15 +96,7 @@ def _nb_largest_values(values, k):
     for r in range(n):
         filled = 0
         for j in range(m):
-            v = values[r, j]
-            if filled < k or v > out[r, k - 1]:
-                p = filled if filled < k else k - 1
-                while p > 0 and out[r, p - 1] < v:
-                    out[r, p] = out[r, p - 1]
-                    p -= 1
-                out[r, p] = v
-                if filled < k:
-                    filled += 1
+            filled = _insert_value(out, r, filled, k, values[r, j])
     return out
 
 
@@ -151,14 +157,7 @@ def _nb_ideal_values(taste, latent_t, quality, quality_weight, n_available, s):
                 v = np.float32(acc[j] + quality_weight * quality[j])
             else:
                 v = np.float32(-np.inf)
-            if filled < s or v > out[r, s - 1]:
-                p = filled if filled < s else s - 1
-                while p > 0 and out[r, p - 1] < v:
-                    out[r, p] = out[r, p - 1]
-                    p -= 1
-                out[r, p] = v
-                if filled < s:
-                    filled += 1
+            filled = _insert_value(out, r, filled, s, v)
     return out
 
 
