@@ -72,11 +72,23 @@ class OracleLearner(BaseLearner):
     """
 
     name = "oracle"
+    oracle_hook = "oracle_action_values"
+    """The env method whose per-agent values the loop puts in ``batch.oracle``."""
 
     def act(self, batch: Batch, explore: bool = True) -> np.ndarray:
         if batch.oracle is None:
             raise LearnerError(
-                "oracle needs the env's oracle_action_values() hook in batch.oracle; the "
+                f"{self.name} needs the env's {self.oracle_hook}() hook in batch.oracle; the "
                 "training loop passes it only to learners flagged reads_oracle"
             )
         return masked_argmax(batch.oracle, batch.masks)
+
+
+class BestResponseLearner(OracleLearner):
+    """The competitive reference: every agent plays its best response, for its *own*
+    expected reward this step, to the others bidding like ``greedy`` (level-1 reasoning;
+    ``best_response_action_values``, :mod:`marec_env.counterfactual`). Reads hidden
+    utilities; myopic (it does not plan budgets ahead); evaluation only."""
+
+    name = "best-response"
+    oracle_hook = "best_response_action_values"

@@ -119,10 +119,14 @@ def env_masks(env: Any, agents: tuple[str, ...]) -> np.ndarray | None:
     return np.stack([np.asarray(masks[a]) > 0 for a in agents], axis=-2)
 
 
-def oracle_values(env: Any, agents: tuple[str, ...]) -> np.ndarray:
-    hook = getattr(getattr(env, "unwrapped", env), "oracle_action_values", None)
+def oracle_values(
+    env: Any, agents: tuple[str, ...], name: str = "oracle_action_values"
+) -> np.ndarray:
+    """(…, N, A) the env's evaluation-only values from its hook ``name`` (a learner's
+    ``oracle_hook``: true utilities, or best-response values)."""
+    hook = getattr(getattr(env, "unwrapped", env), name, None)
     if hook is None:
-        raise LearnerError("this learner reads the oracle, and the env has no oracle_action_values")
+        raise LearnerError(f"this learner reads the oracle, and the env has no {name}()")
     values = hook()
     return np.stack([np.asarray(values[a], np.float64) for a in agents], axis=-2)
 

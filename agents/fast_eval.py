@@ -31,57 +31,67 @@ def evaluate_vector(
 ) -> tuple[dict[str, float], float, dict[str, float], int]:
     """Greedy episodes, one per world of ``env`` (len(seeds) worlds): (agent returns, team
     return, metrics, decisions), means over episodes as in ``agents.train.evaluate``."""
-    returns, team, sums, steps = play_episodes(env, learner, seeds, reads_oracle)
+    returns, team, metrics, decisions = play_episodes(env, learner, seeds, reads_oracle)
     agents = tuple(env.possible_agents)
     mean = returns.mean(axis=0)
-    metrics = {k: v / steps for k, v in sorted(sums.items())}
-    return ({a: float(mean[k]) for k, a in enumerate(agents)}, float(team.mean()), metrics,
-            steps * len(seeds))  # fmt: skip
+    return ({a: float(mean[k]) for k, a in enumerate(agents)}, float(team.mean()),
+            dict(sorted(metrics.items())), decisions)  # fmt: skip
 
 
 def play_episodes(
     env: Any, learner: Learner, seeds: list[int], reads_oracle: bool = False
 ) -> tuple[np.ndarray, np.ndarray, dict[str, float], int]:
     """World b plays the greedy episode of seed ``seeds[b]``: per-episode agent returns
-    (E, N), team returns (E,), the step sums of the world-mean metrics, and the steps."""
+    (E, N), team returns (E,), the episode means of the metrics averaged over episodes
+    (as ``agents.train.evaluate`` computes them), and the decisions taken. A world whose
+    episode has ended (terminated or truncated) is auto-reset by the env; its later steps
+    belong to another episode and are not counted."""
     agents = tuple(env.possible_agents)
     worlds = env.num_envs
     if worlds != len(seeds):
         raise ValueError(f"the vector env has {worlds} worlds for {len(seeds)} episodes")
+    hook = getattr(learner, "oracle_hook", "oracle_action_values")
     obs, _ = env.reset(seed=list(seeds))
     totals, team = np.zeros((worlds, len(agents))), np.zeros(worlds)
-    sums: dict[str, float] = {}
-    t = 0
-    while True:
+    sums: dict[str, np.ndarray] = {}
+    playing, steps = np.ones(worlds, bool), np.zeros(worlds, np.int64)
+    while playing.any():
         x, masks = split_obs(obs, agents)
         if masks is None:
             masks = env_masks(env, agents)
-        oracle = oracle_values(env, agents) if reads_oracle else None
+        oracle = oracle_values(env, agents, hook) if reads_oracle else None
         actions = learner.act(Batch(x, masks, oracle), explore=False)
-        obs, rew, _, trunc, infos = env.step({a: actions[:, k] for k, a in enumerate(agents)})
+        obs, rew, term, trunc, infos = env.step({a: actions[:, k] for k, a in enumerate(agents)})
         r = np.stack([np.asarray(rew[a], np.float64) for a in agents], axis=1)
         check_rewards(r, env.env_id)
-        totals += r
+        live = playing.astype(np.float64)
+        totals += r * live[:, None]
         first = infos[agents[0]]
-        team += np.asarray(first["team_reward"]) if "team_reward" in first else r.sum(axis=1)
-        _accumulate(sums, infos, agents)
-        t += 1
-        if all(np.all(trunc[a]) for a in agents):  # fixed horizon: every world ends together
-            break
-    return totals, team, sums, t
+        step_team = np.asarray(first["team_reward"]) if "team_reward" in first else r.sum(axis=1)
+        team += step_team * live
+        _accumulate(sums, infos, agents, live)
+        steps += playing
+        ended = np.any([np.asarray(term[a]) | np.asarray(trunc[a]) for a in agents], axis=0)
+        playing &= ~ended
+    metrics = {k: float(np.mean(v / steps)) for k, v in sums.items()}
+    return totals, team, metrics, int(steps.sum())
 
 
-def _accumulate(sums: dict[str, float], infos: dict[str, Any], agents: tuple[str, ...]) -> None:
-    """Add this step's world-mean of every numeric info (per agent for PER_AGENT_KEYS)."""
-    plain: dict[str, list[float]] = {}
+def _accumulate(
+    sums: dict[str, np.ndarray], infos: dict[str, Any], agents: tuple[str, ...], live: np.ndarray
+) -> None:
+    """Add this step's per-world value of every numeric info (per agent for PER_AGENT_KEYS,
+    else averaged over agents) to the worlds still playing (``live`` 1.0, else 0.0)."""
+    plain: dict[str, list[np.ndarray]] = {}
     for agent in agents:
         for key, value in infos.get(agent, {}).items():
             if key in NOT_METRICS or np.ndim(value) != 1:
                 continue
-            mean = float(np.mean(value))
+            value = np.asarray(value, np.float64)
             if key in PER_AGENT_KEYS:
-                sums[f"{key}/{agent}"] = sums.get(f"{key}/{agent}", 0.0) + mean
+                name = f"{key}/{agent}"
+                sums[name] = sums.get(name, 0.0) + value * live
             else:
-                plain.setdefault(key, []).append(mean)
+                plain.setdefault(key, []).append(value)
     for key, values in plain.items():
-        sums[key] = sums.get(key, 0.0) + float(np.mean(values))
+        sums[key] = sums.get(key, 0.0) + np.mean(values, axis=0) * live

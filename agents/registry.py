@@ -18,7 +18,13 @@ import numpy as np
 
 from agents import checkpoint
 from agents.base import EnvInfo, Learner, LearnerError
-from agents.baselines import GreedyLearner, NoParams, OracleLearner, RandomLearner
+from agents.baselines import (
+    BestResponseLearner,
+    GreedyLearner,
+    NoParams,
+    OracleLearner,
+    RandomLearner,
+)
 from agents.heuristics import (
     DedupGreedyLearner,
     DedupParams,
@@ -161,6 +167,9 @@ for _spec in (
     LearnerSpec("pid-pacing", PIDPacingLearner, PIDParams(),
                 Capabilities(trainable=False, needs_obs_layout=True),
                 "Backbone top-1; a PID controller paces the bid to spend the budget evenly."),
+    LearnerSpec("best-response", BestResponseLearner, NoParams(),
+                Capabilities(trainable=False, evaluation_only=True, reads_oracle=True),
+                "Competitive reference: each agent best-responds (own reward) to greedy bidders."),
     LearnerSpec("oracle-joint", JointOracleLearner, JointOracleParams(),
                 Capabilities(trainable=False, evaluation_only=True, reads_oracle=True,
                              needs_obs_layout=True, supports_competitive=False),

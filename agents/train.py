@@ -201,6 +201,7 @@ def evaluate(
     """
     info = env_info("eval", env)
     agents = info.agents
+    hook = getattr(learner, "oracle_hook", "oracle_action_values")
     ep_returns, ep_team, ep_metrics, decisions = [], [], [], 0
     for seed in seeds:
         obs, _ = env.reset(seed=seed)
@@ -211,7 +212,7 @@ def evaluate(
             if m is None:
                 m = env_masks(env, agents)
             m = np.ones((len(agents), info.n_actions), bool) if m is None else m
-            oracle = oracle_values(env, agents)[None] if reads_oracle else None
+            oracle = oracle_values(env, agents, hook)[None] if reads_oracle else None
             actions = learner.act(Batch(x[None], m[None], oracle), explore=False)[0]
             obs, rew, term, trunc, infos = env.step(
                 {a: int(actions[k]) for k, a in enumerate(agents)}

@@ -110,13 +110,14 @@ def rollout(
         out.clicks += np.bincount(choice, minlength=cfg.slots + 1)[: cfg.slots]
         out.pages += worlds
         out.clicked_pages += int((choice < cfg.slots).sum())
-        ended = market.sessions.steps == 0
+        ended = (market.sessions.steps == 0) | result.terminated  # a visit-episode ended
         out.session_lengths += (before_steps[ended] + 1).tolist()
         out.leavers += int(ended.sum())
         after = market.population.stated[rows[ended], before_user[ended]]
         out.churned += int((after != before_stated[ended]).any(axis=1).sum())
-        if result.truncated.all():
-            market.reset_worlds(rows)
+        done = np.flatnonzero(result.truncated | result.terminated)
+        if len(done):
+            market.reset_worlds(done)
     return out
 
 

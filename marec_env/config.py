@@ -28,6 +28,7 @@ FEEDBACK_SHARING = ("own", "page")
 REWARD_MODES = ("sampled", "expected")
 OBSERVATION_MODES = ("box", "dict")
 SESSION_MODELS = ("budget", "satisfaction")
+EPISODE_ENDS = ("cycles", "session")
 RENDER_MODES = (None, "ansi", "rgb_array", "human")
 TEXT_DEVICES = ("cpu", "cuda", "auto")
 
@@ -159,6 +160,21 @@ class MarketConfig:
     budget left, so spend never exceeds it."""
     reserve_price: float = 0.0
     """Least per-click price of a ``gsp`` auction slot (score must reach it)."""
+    # ------------------------------------------------------------------ foresight
+    episode_end: str = "cycles"
+    """``cycles``: every episode lasts ``max_cycles`` pages and users come and go inside it;
+    ``session``: an episode is one user's visit and terminates when the user leaves (out of
+    budget or patience; still truncated at ``max_cycles``), so a longer session is a longer
+    episode, as in RecSim's interest-evolution environment."""
+    bait_topic: int = -1
+    """The sensational topic (−1: none). An item's share of this hidden topic is its bait
+    level b ∈ [0, 1]; its published tags show it with ``attribute_noise``."""
+    bait_appeal: float = 0.0
+    """Click appeal of bait: b × ``bait_appeal`` is added to the item's utility, so bait is
+    clicked more (a myopic ranker shows it)."""
+    bait_regret: float = 0.0
+    """Regret of bait: consuming an item takes b × ``bait_regret`` from the session budget,
+    so bait ends sessions sooner (a ranker with foresight avoids it)."""
 
     def __post_init__(self) -> None:
         config_checks.plain_scalars(self)  # np.int64(4) is 4
@@ -264,6 +280,16 @@ def _validate_v1(cfg: MarketConfig) -> None:
         _real(cfg, name, 0.0)
     for name in ("agent_budget", "reserve_price"):
         _real(cfg, name, 0.0)
+    _choice(cfg, "episode_end", EPISODE_ENDS)
+    if isinstance(cfg.bait_topic, bool) or not isinstance(cfg.bait_topic, int):
+        raise ConfigError(f"bait_topic must be an integer, got {cfg.bait_topic!r}")
+    if not -1 <= cfg.bait_topic < cfg.n_topics:
+        raise ConfigError(
+            f"bait_topic must be -1 (no bait) or a topic in [0, {cfg.n_topics - 1}], "
+            f"got {cfg.bait_topic}"
+        )
+    if cfg.bait_topic < 0 and (cfg.bait_appeal or cfg.bait_regret):
+        raise ConfigError("bait_appeal and bait_regret need a bait_topic in [0, n_topics)")
     if cfg.agent_budget > 0 and cfg.allocation not in ("auction", "gsp"):
         raise ConfigError(
             f"agent_budget needs a priced allocation ('auction' or 'gsp'), got {cfg.allocation!r}"

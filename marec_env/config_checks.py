@@ -22,6 +22,8 @@ budget_min             [0, 1e6]            engagement units
 budget_max             [budget_min, 1e6]   engagement units
 cf_learning_rate       [0, 10]             SGD step of the matrix factorisation
 attribute_noise        [0, 100]            noise of the public item attributes
+bait_appeal            [0, 100]            utility added to a pure bait item
+bait_regret            [0, 1e6]            budget units a pure bait click costs
 =====================  ==================  =============================================
 
 Memory: :func:`estimate_bytes` is a lower bound of what a config allocates (the arrays that
@@ -54,6 +56,8 @@ FLOAT_RANGES: dict[str, tuple[float, float]] = {
     "budget_max": (0.0, 1e6),
     "cf_learning_rate": (0.0, 10.0),
     "attribute_noise": (0.0, 100.0),
+    "bait_appeal": (0.0, 100.0),
+    "bait_regret": (0.0, 1e6),
 }
 
 # Bytes per unit, measured with RSS after reset() + one step (mixed-v0, cf/content/popularity,

@@ -17,7 +17,7 @@ from marec_env import step as pipeline
 from marec_env.config import MarketConfig
 from marec_env.core import users
 from marec_env.core.allocation import Page
-from marec_env.core.catalog import Catalog, generate_catalog
+from marec_env.core.catalog import Catalog, generate_catalog, with_bait
 from marec_env.core.choice import CHOICE_FUNCTIONS, position_weights
 from marec_env.mechanisms import make_mechanism
 from marec_env.observation import ObservationLayout, action_masks, observe, public_observation
@@ -37,9 +37,14 @@ def _catalog(n_items, n_topics, initial_items, horizon, noise, seed, interval, t
     )
 
 
+@functools.lru_cache(maxsize=8)
+def _bait_catalog(key: tuple, topic: int, appeal: float) -> Catalog:
+    return with_bait(_catalog(*key), topic, appeal)
+
+
 def catalog_for(config: MarketConfig) -> Catalog:
     """The catalog a config defines (memoised: envs of one config share it)."""
-    return _catalog(
+    key = (
         config.n_items,
         config.n_topics,
         config.initial_items,
@@ -49,6 +54,9 @@ def catalog_for(config: MarketConfig) -> Catalog:
         config.release_interval,
         config.text_noise,
     )
+    if config.bait_topic >= 0:
+        return _bait_catalog(key, config.bait_topic, config.bait_appeal)
+    return _catalog(*key)
 
 
 def build_setup(config: MarketConfig, num_worlds: int) -> Setup:

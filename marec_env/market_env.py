@@ -10,6 +10,7 @@ from pettingzoo import ParallelEnv
 
 from marec_env import render as rendering
 from marec_env.config import MarketConfig
+from marec_env.counterfactual import best_response_values
 from marec_env.frontend import AgentInterface
 from marec_env.market import Market
 from marec_env.step import INFO_KEYS
@@ -56,8 +57,11 @@ class MarketEnv(ParallelEnv):
     diversity). With ``reward_mode="expected"`` clicks are replaced by their probabilities.
 
     ## Termination and truncation
-    Markets do not terminate; every agent is truncated after ``max_cycles`` steps. Users come
-    and go inside an episode (budgets, patience, churn).
+    With ``episode_end="cycles"`` (every preset but clickbait) markets do not terminate;
+    every agent is truncated after ``max_cycles`` steps, and users come and go inside an
+    episode (budgets, patience, churn). With ``episode_end="session"`` an episode is one
+    user's visit: every agent terminates when the user leaves (out of budget or patience),
+    and is truncated at ``max_cycles`` if the user is still there.
 
     ## Info
     Every agent, every step, the same numeric keys: ``INFO_KEYS`` (own/team reward, clicks,
@@ -97,6 +101,9 @@ class MarketEnv(ParallelEnv):
       ``cand_session_seen``, ``cand_tags``
       (K × T), ``user_stated`` (T), ``user_session_topics`` (T), ``agent_budget`` after
       ``time``; noisy texts; satisfaction-driven sessions and churn; ``long_run``.
+    * ``marec/clickbait-v1`` (new preset; no other preset changes): ``episode_end="session"``
+      (an episode is one user's visit; agents terminate when the user leaves) and bait
+      (``bait_topic``, ``bait_appeal``, ``bait_regret``).
     * No dynamics change, v0 and v1: the vector env's ``reset(seed=[s_0, …, s_{B-1}])``
       gives world b the random streams of a ParallelEnv reset with ``s_b`` (an int seed
       behaves as before), so vector evaluation plays exactly the ParallelEnv's episodes.
@@ -160,14 +167,14 @@ class MarketEnv(ParallelEnv):
         result = self.market.step(joint[None, :])
         self._obs = self.market.observations()[0]
         self.shares += result.info["slot_share"][0]
-        truncated = bool(result.truncated[0])
+        truncated, terminated = bool(result.truncated[0]), bool(result.terminated[0])
         rewards = dict(zip(self.agents, result.rewards[0].tolist()))
         per_agent = result.info_table[:, 0, :].T.tolist()  # one list of values per agent
         infos = {a: dict(zip(INFO_KEYS, values)) for a, values in zip(self.agents, per_agent)}
         observations = self._package()
-        terminations = dict.fromkeys(self.agents, False)
+        terminations = dict.fromkeys(self.agents, terminated)
         truncations = dict.fromkeys(self.agents, truncated)
-        if truncated:
+        if truncated or terminated:
             self.agents = []
         if self.render_mode == "human":
             self.render()
@@ -189,6 +196,13 @@ class MarketEnv(ParallelEnv):
         it reads hidden state, so learners must never call it."""
         require_reset(self._seeded, "oracle_action_values()")
         return self.interface.per_agent(self.market.oracle_action_values()[0])
+
+    def best_response_action_values(self) -> dict[str, np.ndarray]:
+        """Each agent's expected own reward per action this step, the others playing their
+        backbone's top candidate at the middle bid (:mod:`marec_env.counterfactual`).
+        Evaluation only: it reads hidden state, so learners must never call it."""
+        require_reset(self._seeded, "best_response_action_values()")
+        return self.interface.per_agent(best_response_values(self.market)[0])
 
     def render(self) -> Any:
         if self.render_mode is None:

@@ -155,6 +155,24 @@ ENV_SPECS: tuple[EnvSpec, ...] = (
         },
     ),
     EnvSpec(
+        "marec/clickbait-v1",
+        "Foresight v1: an episode is one user's visit; bait wins clicks now and ends visits "
+        "sooner, so planning ahead (γ > 0) pays.",
+        {
+            **MARKETS_V1,
+            "allocation": "slate",
+            "reward_lambda": 0.0,
+            "diversity_weight": 0.02,
+            "feedback_sharing": "page",
+            # RecSim's "chocolate vs kale": the sensational topic is clicked more and regretted.
+            "episode_end": "session",
+            "bait_topic": 0,
+            "bait_appeal": 2.0,
+            "bait_regret": 4.0,
+            "max_cycles": 60,
+        },
+    ),
+    EnvSpec(
         "marec/matrix-game-v0",
         "Analytic one-step game with hand-computable equilibria (for learner tests).",
         {},

@@ -122,12 +122,14 @@ class StepResult:
     rewards: np.ndarray
     """(W, N) float32."""
     truncated: np.ndarray
-    """(W,) bool: the world reached ``max_cycles``."""
+    """(W,) bool: the world reached ``max_cycles`` (and did not terminate)."""
     info: dict[str, np.ndarray]
     """Metric name → (W, N) float32 (market-level metrics repeated per agent); each is a
     view of ``info_table``."""
     info_table: np.ndarray
     """(len(INFO_KEYS), W, N) float32: every metric, in :data:`INFO_KEYS` order."""
+    terminated: np.ndarray
+    """(W,) bool: the user left and ``episode_end="session"`` ends the episode with them."""
 
 
 @dataclass
@@ -190,12 +192,16 @@ def advance(setup: Setup, world: World, rng: Streams, actions: np.ndarray) -> St
         world.session_seen[w, choice.item[w, s]] = True
     feed_back(setup, world, page, choice, current)
     table, world.last = measure(setup, world, page, choice, settlement, current)
-    turn_over(setup, world, rng["users"])
+    if setup.config.episode_end == "session":  # the episode ends with the visit
+        terminated = session_over(setup.config, world.sessions)
+    else:
+        terminated = np.zeros(len(current), bool)
+        turn_over(setup, world, rng["users"])
     tick(setup, world)
     world.candidates = refresh_candidates(setup, world)
-    truncated = world.t >= setup.config.max_cycles
+    truncated = (world.t >= setup.config.max_cycles) & ~terminated
     info = {key: table[i] for i, key in enumerate(INFO_KEYS)}
-    return StepResult(settlement.rewards.astype(np.float32), truncated, info, table)
+    return StepResult(settlement.rewards.astype(np.float32), truncated, info, table, terminated)
 
 
 def reset_worlds(setup: Setup, world: World, rng: Streams, worlds: np.ndarray) -> None:
@@ -354,6 +360,9 @@ def update_users(
     if cfg.session_model == "satisfaction":
         waste = 0.0 if wasted is None else cfg.waste_cost * wasted
         sess.budget += cfg.satisfaction_gain * gained - cfg.browse_cost - waste
+        if cfg.bait_regret > 0 and hit.any():  # regretted bait shortens the session
+            bait = setup.catalog.bait[consumed[hit]]
+            sess.budget[worlds[hit]] -= cfg.bait_regret * bait.astype(np.float64)
     else:
         sess.budget -= cfg.browse_cost + gained
     if cfg.public_features:
@@ -384,6 +393,8 @@ def _update_one_user(
     if cfg.session_model == "satisfaction":
         waste = 0.0 if wasted is None else cfg.waste_cost * wasted[0]
         sess.budget[0] += cfg.satisfaction_gain * gained[0] - cfg.browse_cost - waste
+        if cfg.bait_regret > 0 and hit:
+            sess.budget[0] -= cfg.bait_regret * np.float64(cat.bait[consumed])
     else:
         sess.budget[0] -= cfg.browse_cost + gained[0]
     if cfg.public_features:
@@ -500,7 +511,7 @@ def turn_over(setup: Setup, world: World, rng: np.random.Generator) -> None:
     one_stays = sess.budget[0] > 0 and sess.misses[0] < cfg.patience
     if kernels.one_world_path(len(sess.budget)) and one_stays:  # nothing to do
         return
-    leaving = np.flatnonzero((sess.budget <= 0) | (sess.misses >= cfg.patience))
+    leaving = np.flatnonzero(session_over(cfg, sess))
     if len(leaving) == 0:
         return
     churn = cfg.churn_rate * np.exp(-cfg.churn_per_click * sess.clicks[leaving])
@@ -511,6 +522,11 @@ def turn_over(setup: Setup, world: World, rng: np.random.Generator) -> None:
         admit_new_users(setup, world, churned, sess.user[churned], rng)
     budgets = (cfg.budget_min, cfg.budget_max)
     users.start_sessions(sess, leaving, cfg.n_users, budgets, rows_for(rng, leaving))
+
+
+def session_over(cfg: MarketConfig, sess: users.Sessions) -> np.ndarray:
+    """(W,) bool the user in session leaves: out of budget or out of patience."""
+    return (sess.budget <= 0) | (sess.misses >= cfg.patience)
 
 
 def tick(setup: Setup, world: World) -> None:

@@ -8,6 +8,7 @@ import gymnasium
 import numpy as np
 
 from marec_env.config import MarketConfig
+from marec_env.counterfactual import best_response_values
 from marec_env.frontend import AgentInterface
 from marec_env.market import Market
 from marec_env.threads import env_threads
@@ -21,8 +22,9 @@ class VectorMarketEnv:
     Every return value is a dict over agents of arrays with a leading batch dimension B.
     Agents, spaces, observation packing and action checks are the ParallelEnv's
     (:class:`~marec_env.frontend.AgentInterface`); spaces describe one world.
-    Worlds that reach ``max_cycles`` are reset inside the same ``step``; their last
-    observation is in ``infos[agent]["final_observation"]`` and ``truncations`` marks them.
+    Worlds that reach ``max_cycles`` (or whose episode ends with the user's visit,
+    ``episode_end="session"``) are reset inside the same ``step``; their last observation is
+    in ``infos[agent]["final_observation"]`` and ``truncations`` (``terminations``) marks them.
     """
 
     metadata = {"name": "marec_market_vector_v0", "autoreset_mode": "same-step"}
@@ -84,7 +86,7 @@ class VectorMarketEnv:
         joint = self.interface.batched_actions(actions, self.num_envs, self.market.action_masks)
         result = self.market.step(joint)
         obs = self.market.observations()
-        done = np.flatnonzero(result.truncated)
+        done = np.flatnonzero(result.truncated | result.terminated)
         final = obs
         if len(done):
             final = obs.copy()
@@ -96,7 +98,7 @@ class VectorMarketEnv:
             for i, a in enumerate(self.possible_agents)
         }
         rewards = self.interface.per_agent_column(result.rewards)
-        terminations = {a: np.zeros(self.num_envs, bool) for a in self.possible_agents}
+        terminations = {a: result.terminated.copy() for a in self.possible_agents}
         truncations = {a: result.truncated.copy() for a in self.possible_agents}
         return self._split(obs), rewards, terminations, truncations, infos
 
@@ -116,6 +118,13 @@ class VectorMarketEnv:
         """True utility per action for each world's current user. Evaluation only."""
         require_reset(self._seeded, "oracle_action_values()")
         return self.interface.per_agent(self.market.oracle_action_values())
+
+    def best_response_action_values(self) -> dict[str, np.ndarray]:
+        """Each agent's expected own reward per action this step, the others playing their
+        backbone's top candidate at the middle bid (:mod:`marec_env.counterfactual`).
+        Evaluation only."""
+        require_reset(self._seeded, "best_response_action_values()")
+        return self.interface.per_agent(best_response_values(self.market))
 
     def close(self) -> None:
         """Nothing to release."""

@@ -49,8 +49,8 @@ def test_different_seeds_diverge(env_id):
     a = rollout(marec_env.parallel_env(env_id, **kwargs), seed=1, steps=30)
     b = rollout(marec_env.parallel_env(env_id, **kwargs), seed=2, steps=30)
     assert not equal(a, b)
-    rewards_a = [sum(t[1].values()) for t in a[1:]]
-    rewards_b = [sum(t[1].values()) for t in b[1:]]
+    rewards_a = [sum(t[1].values()) for t in a[1:] if len(t) == 5]  # steps, not resets
+    rewards_b = [sum(t[1].values()) for t in b[1:] if len(t) == 5]
     assert rewards_a != rewards_b
 
 

@@ -192,12 +192,15 @@ def test_linear_maql_pair_term_steers_max_plus_away_from_duplicates() -> None:
     assert duplicates["alone"] > 10 and duplicates["with pair term"] == 0, duplicates
 
 
-@pytest.mark.parametrize("env_id", ["marec/coop-slate-v0", "marec/compete-auction-v1"])
+@pytest.mark.parametrize(
+    "env_id", ["marec/coop-slate-v0", "marec/compete-auction-v1", "marec/clickbait-v1"]
+)
 @pytest.mark.parametrize("learner", ["greedy", "maql"])
 def test_vector_evaluation_plays_the_parallel_env_episodes(env_id: str, learner: str) -> None:
     """agents.fast_eval: world k of the evaluation vector env, seeded with seed k, plays the
     ParallelEnv's episode with seed k: per-episode returns agree to 1e-6 (deterministic
-    greedy policies; ``maql`` also counts the same messages)."""
+    greedy policies; ``maql`` also counts the same messages where episodes have one length).
+    On clickbait-v1 episodes end with the user's visit, each at its own step."""
     from agents.fast_eval import play_episodes
     from agents.train import evaluate
 
@@ -213,9 +216,16 @@ def test_vector_evaluation_plays_the_parallel_env_episodes(env_id: str, learner:
     reference = [evaluate(parallel_env, policy, [seed]) for seed in seeds]
     sent = policy.messages
     vector_env = marec_env.vector_env(env_id, episodes, **overrides)
-    returns, team, _, steps = play_episodes(vector_env, policy, seeds)
-    assert policy.messages - sent == sent  # the same max-plus calls (0 for greedy)
-    assert steps == overrides["max_cycles"]
+    returns, team, metrics, decisions = play_episodes(vector_env, policy, seeds)
+    assert decisions == sum(r[3] for r in reference)
+    if marec_env.make_config(env_id).episode_end == "cycles":
+        assert policy.messages - sent == sent  # the same max-plus calls (0 for greedy)
+        assert decisions == episodes * overrides["max_cycles"]
+    else:
+        assert len({r[3] for r in reference}) > 1  # visits of different lengths
+    episode_means = [r[2] for r in reference]
+    for key in ("ctr", "team_reward"):
+        assert metrics[key] == pytest.approx(np.mean([m[key] for m in episode_means]), abs=1e-6)
     for k, (agent_returns, team_return, _, _) in enumerate(reference):
         assert team[k] == pytest.approx(team_return, abs=1e-6), k
         assert returns[k] == pytest.approx(list(agent_returns.values()), abs=1e-6), k

@@ -49,14 +49,15 @@ def test_steps_like_the_parallel_env_under_the_same_joint_actions(env_id: str) -
         expected_other_obs = {a: ref_obs[a] for a in reference.agents if a != "recommender_0"}
         joint = {a: reference.action_space(a).n - 1 for a in reference.agents}
         joint["recommender_0"] = action
-        ref_obs, ref_rew, _, ref_trunc, _ = reference.step(joint)
+        ref_obs, ref_rew, ref_term, ref_trunc, _ = reference.step(joint)
         obs, reward, terminated, truncated, _ = wrapped.step(action)
         assert np.array_equal(obs, ref_obs["recommender_0"])
         assert reward == ref_rew["recommender_0"] and truncated == ref_trunc["recommender_0"]
+        assert terminated == ref_term["recommender_0"]
         for got, want in zip(seen[-len(expected_other_obs) :], expected_other_obs.values()):
             assert np.array_equal(got, want)
         done, steps = terminated or truncated, steps + 1
-    assert steps == 25
+    assert steps == 25 or terminated  # episode_end="session" ends with the user's visit
     with pytest.raises(RuntimeError, match="reset"):
         wrapped.step(0)
 

@@ -21,14 +21,18 @@ def test_vector_env_at_b1_matches_parallel_env_over_two_episodes(env_id):
         for agent in par.possible_agents:
             np.testing.assert_array_equal(p_obs[agent], v_obs[agent][0], err_msg=f"step {step}")
         actions = {a: int(rng.integers(par.action_space(a).n)) for a in par.possible_agents}
-        p_obs, p_rew, _, p_trunc, p_info = par.step(actions)
-        v_obs, v_rew, _, v_trunc, v_info = vec.step({a: np.array([x]) for a, x in actions.items()})
+        p_obs, p_rew, p_term, p_trunc, p_info = par.step(actions)
+        v_obs, v_rew, v_term, v_trunc, v_info = vec.step(
+            {a: np.array([x]) for a, x in actions.items()}
+        )
         for agent in par.possible_agents:
             assert p_rew[agent] == v_rew[agent][0]
             assert p_trunc[agent] == v_trunc[agent][0]
+            assert p_term[agent] == v_term[agent][0]
             for key, value in p_info[agent].items():
                 assert value == pytest.approx(float(v_info[agent][key][0]), abs=0), key
-        if p_trunc[par.possible_agents[0]]:
+        first = par.possible_agents[0]
+        if p_trunc[first] or p_term[first]:
             final = {a: v_info[a]["final_observation"][0] for a in par.possible_agents}
             for agent in par.possible_agents:
                 np.testing.assert_array_equal(p_obs[agent], final[agent])
@@ -103,5 +107,7 @@ def test_world_seeded_alone_plays_the_parallel_env_episode_of_its_seed(env_id):
             for agent in env.possible_agents:
                 assert p_rew[agent] == v_rew[agent][b]
                 assert p_info[agent]["clicks"] == v_info[agent]["clicks"][b]
+            if not env.agents:  # the visit ended (episode_end="session"): as the autoreset
+                p_obs[b], _ = env.reset()
     with pytest.raises(marec_env.validation.SeedError, match="one seed per world"):
         vec.reset(seed=seeds[:2])

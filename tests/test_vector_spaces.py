@@ -48,11 +48,17 @@ def test_vector_env_returns_what_its_spaces_say(env_id, mode):
         actions = {a: rng.integers(vec.action_space(a).n, size=WORLDS) for a in vec.agents}
         for agent, column in actions.items():
             assert all(vec.action_space(agent).contains(int(x)) for x in column)
-        obs, _, _, truncations, infos = vec.step(actions)
+        obs, _, terminations, truncations, infos = vec.step(actions)
         for agent in vec.possible_agents:
             box = space["observation"] if mode == "dict" else space
             _assert_batch_in_space(box, infos[agent]["final_observation"], f"final {agent}")
-        assert truncations[vec.possible_agents[0]].all() == (step == 3)
+        truncated, terminated = truncations[agent], terminations[agent]
+        assert truncated.dtype == terminated.dtype == np.bool_
+        assert not (truncated & terminated).any()
+        if marec_env.make_config(env_id).episode_end == "cycles":
+            assert truncated.all() == (step == 3) and not terminated.any()
+        else:  # an episode is a visit: it ends when the user leaves, or at max_cycles
+            assert not truncated.any() or step >= 3  # max_cycles=4 pages at the least
     state = vec.state()
     assert state.shape == (WORLDS, *vec.state_space.shape)
     assert all(vec.state_space.contains(row) for row in state)

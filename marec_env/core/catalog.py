@@ -6,6 +6,7 @@ The catalog is shared by every world of a market (it is part of the env definiti
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -53,7 +54,7 @@ class Catalog:
     latent: np.ndarray
     """(n_items, n_topics) float32 topic mixture (rows sum to 1). Hidden."""
     quality: np.ndarray
-    """(n_items,) float32 hidden quality."""
+    """(n_items,) float32 hidden quality (plus the bait appeal, with bait)."""
     attributes: np.ndarray
     """(n_items, n_topics) float32 public tags: a noisy, L2-normalised view of the latent."""
     main_topic: np.ndarray
@@ -67,6 +68,10 @@ class Catalog:
     praised: np.ndarray | None = None
     """(n_items,) bool the description uses a praising adjective (public; markets v1 draws
     it from quality + ``text_noise`` × N(0, 1), v0 from the sign of the hidden quality)."""
+    bait: np.ndarray | None = None
+    """(n_items,) float32 hidden bait level in [0, 1] (the item's share of the sensational
+    topic, ``MarketConfig.bait_topic``); None without bait. Its appeal is already in
+    ``quality``; its regret costs session budget when the item is consumed."""
 
     @property
     def n_items(self) -> int:
@@ -159,3 +164,11 @@ def generate_catalog(
         profile_texts=_profile_texts(n_topics),
         praised=shown_quality > 0,
     )
+
+
+def with_bait(catalog: Catalog, topic: int, appeal: float) -> Catalog:
+    """The catalog whose items carry bait: level b = the hidden share of ``topic``, and
+    b × ``appeal`` added to the quality term of the utility (clicked more)."""
+    bait = catalog.latent[:, topic].copy()
+    quality = (catalog.quality + np.float32(appeal) * bait).astype(np.float32)
+    return dataclasses.replace(catalog, quality=quality, bait=bait)

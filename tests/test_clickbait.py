@@ -1,0 +1,97 @@
+"""marec/clickbait-v1: an episode is one user's visit, and bait trades clicks now for the
+visit's length (the preset on which foresight, γ > 0, can pay)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import marec_env
+from marec_env.config import ConfigError
+from marec_env.market import catalog_for
+from tests.conftest import small
+
+ENV_ID = "marec/clickbait-v1"
+
+
+def test_bait_is_the_hidden_share_of_the_bait_topic_and_adds_to_the_utility() -> None:
+    config = marec_env.make_config(ENV_ID, **small(ENV_ID))
+    plain = catalog_for(marec_env.make_config(ENV_ID, **small(ENV_ID), bait_topic=-1,
+                                              bait_appeal=0.0, bait_regret=0.0))  # fmt: skip
+    bait = catalog_for(config)
+    assert plain.bait is None
+    np.testing.assert_array_equal(bait.bait, plain.latent[:, config.bait_topic])
+    expected = (plain.quality + np.float32(config.bait_appeal) * bait.bait).astype(np.float32)
+    np.testing.assert_array_equal(bait.quality, expected)
+    np.testing.assert_array_equal(bait.attributes, plain.attributes)  # the public view is as-is
+    assert bait.descriptions == plain.descriptions
+
+
+def test_a_visit_ends_the_episode_when_the_user_leaves() -> None:
+    env = marec_env.parallel_env(ENV_ID, **small(ENV_ID))
+    rng = np.random.default_rng(0)
+    env.reset(seed=2)
+    lengths = []
+    for _ in range(20):
+        steps, done = 0, False
+        while not done:
+            sess = env.market.sessions
+            assert sess.budget[0] > 0 and sess.misses[0] < env.config.patience
+            actions = {a: int(rng.integers(env.action_space(a).n)) for a in env.agents}
+            _, _, term, trunc, _ = env.step(actions)
+            steps += 1
+            done = all(term.values()) or all(trunc.values())
+            assert all(term.values()) or not any(term.values())
+            assert not (any(term.values()) and any(trunc.values()))
+        if all(term.values()):
+            sess = env.market.sessions  # the leaving user's state is still there
+            assert sess.budget[0] <= 0 or sess.misses[0] >= env.config.patience
+        assert env.agents == []
+        lengths.append(steps)
+        env.reset()  # seed=None: the next visit of the same run
+    assert min(lengths) < env.config.max_cycles and len(set(lengths)) > 1
+
+
+def _visit(regret: float, seek_bait: bool, worlds: int = 64) -> tuple[float, float]:
+    """(mean visit length, CTR of the first page) when every agent shows its candidate with
+    the most (or least) bait."""
+    env = marec_env.vector_env(ENV_ID, worlds, **small(ENV_ID), bait_regret=regret)
+    env.reset(seed=list(range(worlds)))
+    agents, levels = env.possible_agents, env.market.setup.mechanism.levels
+    steps, playing, first_ctr = np.zeros(worlds), np.ones(worlds, bool), None
+    bait = env.market.catalog.bait
+    while playing.any():
+        level = bait[env.market.cand_items] * (1 if seek_bait else -1)  # (W, N, K)
+        pick = level.argmax(axis=2)
+        actions = {a: pick[:, k] * levels + k for k, a in enumerate(agents)}  # own position
+        _, _, term, trunc, infos = env.step(actions)
+        if first_ctr is None:
+            first_ctr = float(np.mean(infos[agents[0]]["ctr"]))
+        steps += playing
+        playing &= ~(term[agents[0]] | trunc[agents[0]])
+    return float(steps.mean()), first_ctr
+
+
+def test_bait_is_clicked_more_and_its_regret_shortens_visits() -> None:
+    """Fixed seeds; the effects are several times the noise (64 visits each)."""
+    seek_length, seek_ctr = _visit(regret=6.0, seek_bait=True)
+    avoid_length, avoid_ctr = _visit(regret=6.0, seek_bait=False)
+    no_regret_length, _ = _visit(regret=0.0, seek_bait=True)
+    assert seek_ctr > 2 * avoid_ctr  # the appeal: bait is clicked more now
+    assert seek_length < avoid_length  # and ends visits sooner
+    assert seek_length < no_regret_length  # because of its regret
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"bait_topic": 8}, r"bait_topic must be -1 \(no bait\) or a topic in \[0, 7\]"),
+        ({"bait_topic": 1.5}, "bait_topic must be an integer"),
+        ({"bait_topic": -1}, "bait_appeal and bait_regret need a bait_topic"),
+        ({"bait_regret": -1.0}, "bait_regret must be a finite number"),
+        ({"episode_end": "visit"}, r"episode_end must be one of \['cycles', 'session'\]"),
+    ],
+)
+def test_bad_bait_and_episode_settings_name_the_field(overrides: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        marec_env.make_config(ENV_ID, **overrides)
