@@ -162,7 +162,10 @@ def _learner_act(name: str, info, seed: int):
     learner, oracle = _policy(name, info, seed)
 
     def act(obs, masks, market):
-        values = market.oracle_action_values() if oracle else None
+        values = None
+        if oracle:  # the hook the learner names: true utilities or best-response values
+            hook = getattr(learner, "oracle_hook", "oracle_action_values")
+            values = getattr(market, hook)()
         return learner.act(Batch(obs, masks, values), explore=False)
 
     return act
@@ -209,7 +212,7 @@ def preset_rows(env_id: str, size: dict[str, int], overrides: dict[str, Any]) ->
     returns = {"random": rand.returns}
     policies = ["greedy", "greedy-dedup", "oracle", "oracle-joint"]
     if cfg.agent_budget > 0:
-        policies.append("pid-pacing")
+        policies += ["pid-pacing", "best-response"]
     for name in policies:
         run = rollout(env_id, _learner_act(name, info, 0), worlds, steps, 0, overrides)
         returns[name] = run.returns

@@ -19,8 +19,15 @@ from marec_env.core import users
 from marec_env.core.allocation import Page
 from marec_env.core.catalog import Catalog, generate_catalog, with_bait
 from marec_env.core.choice import CHOICE_FUNCTIONS, position_weights
+from marec_env.counterfactual import best_response_values
 from marec_env.mechanisms import make_mechanism
-from marec_env.observation import ObservationLayout, action_masks, observe, public_observation
+from marec_env.observation import (
+    ObservationLayout,
+    action_masks,
+    bait_signal,
+    observe,
+    public_observation,
+)
 from marec_env.recommenders import backbone_id, make_backbone
 from marec_env.recommenders.candidates import CandidateCache
 from marec_env.step import Setup, StepResult
@@ -91,6 +98,7 @@ class Market:
             config.candidates,
             config.n_agents,
             n_topics=config.n_topics if config.public_features else 0,
+            bait_signal=config.bait_topic >= 0,
         )
         self.world = World.empty(
             num_worlds,
@@ -129,10 +137,12 @@ class Market:
         """(W, N, obs_dim) float32."""
         cfg = self.config
         obs = observe(self.world, self.catalog, cfg.patience, cfg.cold_start_window, cfg.max_cycles)
-        if not cfg.public_features:
-            return obs
-        public = public_observation(self.world, self.catalog, cfg.agent_budget)
-        return np.concatenate([obs, public], axis=2)
+        parts = [obs]
+        if cfg.public_features:
+            parts.append(public_observation(self.world, self.catalog, cfg.agent_budget))
+        if cfg.bait_topic >= 0:
+            parts.append(bait_signal(self.world, self.catalog, cfg.bait_topic))
+        return np.concatenate(parts, axis=2, dtype=np.float32) if len(parts) > 1 else obs
 
     def action_masks(self) -> np.ndarray:
         """(W, N, n_actions) int8: real candidates; all ones when an agent has none."""
@@ -155,6 +165,11 @@ class Market:
         if levels > 1:
             value = np.repeat(value, levels, axis=2)
         return value.astype(np.float32)
+
+    def best_response_action_values(self) -> np.ndarray:
+        """(W, N, n_actions) each agent's expected own reward per action against greedy
+        others (:func:`marec_env.counterfactual.best_response_values`). Evaluation only."""
+        return best_response_values(self)
 
     # ------------------------------------------------------------------ read-only views
     # Renderers, tests and evaluation read these names; the state itself is in ``world``.

@@ -10,7 +10,6 @@ from pettingzoo import ParallelEnv
 
 from marec_env import render as rendering
 from marec_env.config import MarketConfig
-from marec_env.counterfactual import best_response_values
 from marec_env.frontend import AgentInterface
 from marec_env.market import Market
 from marec_env.step import INFO_KEYS
@@ -202,7 +201,7 @@ class MarketEnv(ParallelEnv):
         backbone's top candidate at the middle bid (:mod:`marec_env.counterfactual`).
         Evaluation only: it reads hidden state, so learners must never call it."""
         require_reset(self._seeded, "best_response_action_values()")
-        return self.interface.per_agent(best_response_values(self.market)[0])
+        return self.interface.per_agent(self.market.best_response_action_values()[0])
 
     def render(self) -> Any:
         if self.render_mode is None:

@@ -427,6 +427,20 @@ class MatrixGameEnv(ParallelEnv):
             out[agent] = values
         return out
 
+    def best_response_action_values(self) -> dict[str, np.ndarray]:
+        """Evaluation only: each own action's expected reward against uniformly random
+        others (level-1 reasoning over a uniform level 0: the game has no backbone to
+        stand for "greedy", as in the markets)."""
+        payoff = self.game.own if self.mode == "competitive" else [self.game.team] * self.n
+        out = {}
+        for i, agent in enumerate(self.possible_agents):
+            others = tuple(axis for axis in range(self.n) if axis != i)
+            row = np.asarray(payoff[i], np.float64).mean(axis=others)
+            values = np.full(self.k, -np.inf, np.float32)
+            values[: len(row)] = row
+            out[agent] = values
+        return out
+
     # ------------------------------------------------------------------ render
     def render(self) -> str | np.ndarray | None:
         if self.render_mode is None:

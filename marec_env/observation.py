@@ -23,6 +23,8 @@ class ObservationLayout:
     n_agents: int
     n_topics: int = 0
     """Topics of the public features (markets v1); 0: the v0 layout without them."""
+    bait_signal: bool = False
+    """Append ``cand_bait_signal`` (presets with bait, ``MarketConfig.bait_topic``)."""
 
     @property
     def widths(self) -> dict[str, int]:
@@ -41,6 +43,7 @@ class ObservationLayout:
             "agent": len(AGENT_FEATURES) + self.n_agents,
             "time": 1,
             **(public_widths(k, self.n_topics) if self.n_topics else {}),
+            **({"cand_bait_signal": k} if self.bait_signal else {}),
         }
 
     @property
@@ -257,3 +260,10 @@ def public_observation(world: World, catalog: Catalog, agent_budget: float) -> n
         axis=2,
         dtype=np.float32,
     )
+
+
+def bait_signal(world: World, catalog: Catalog, topic: int) -> np.ndarray:
+    """(W, N, K) ``cand_bait_signal``: each candidate's *published* tag of the sensational
+    topic (what a clickbait classifier reads from the headline; noisy like every tag), the
+    same number ``cand_tags`` holds, put next to each candidate for per-candidate learners."""
+    return np.clip(catalog.attributes[world.candidates.items, topic], -1.0, 1.0)

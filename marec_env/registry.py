@@ -168,7 +168,8 @@ ENV_SPECS: tuple[EnvSpec, ...] = (
             "episode_end": "session",
             "bait_topic": 0,
             "bait_appeal": 2.0,
-            "bait_regret": 4.0,
+            "bait_regret": 6.0,
+            "patience": 8,  # visits long enough for what they end to matter
             "max_cycles": 60,
         },
     ),

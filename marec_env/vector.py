@@ -8,7 +8,6 @@ import gymnasium
 import numpy as np
 
 from marec_env.config import MarketConfig
-from marec_env.counterfactual import best_response_values
 from marec_env.frontend import AgentInterface
 from marec_env.market import Market
 from marec_env.threads import env_threads
@@ -124,7 +123,7 @@ class VectorMarketEnv:
         backbone's top candidate at the middle bid (:mod:`marec_env.counterfactual`).
         Evaluation only."""
         require_reset(self._seeded, "best_response_action_values()")
-        return self.interface.per_agent(best_response_values(self.market))
+        return self.interface.per_agent(self.market.best_response_action_values())
 
     def close(self) -> None:
         """Nothing to release."""

@@ -46,3 +46,12 @@ def test_best_response_beats_the_greedy_action_against_greedy_bidders() -> None:
     assert (values.max(axis=2) > at_greedy + 1e-6).any()  # bidding matters somewhere
     with pytest.raises(ValueError, match="level must be an integer >= 1"):
         best_response_values(market, level=0)
+
+
+def test_the_matrix_game_best_responds_to_uniform_others() -> None:
+    env = marec_env.parallel_env("marec/matrix-game-v0", game="climbing")
+    env.reset(seed=0)
+    values = env.best_response_action_values()
+    team = np.asarray(env.game.team, np.float64)
+    np.testing.assert_allclose(values["recommender_0"][: team.shape[0]], team.mean(axis=1), rtol=1e-6)
+    np.testing.assert_allclose(values["recommender_1"][: team.shape[1]], team.mean(axis=0), rtol=1e-6)

@@ -222,7 +222,7 @@ def test_vector_evaluation_plays_the_parallel_env_episodes(env_id: str, learner:
         assert policy.messages - sent == sent  # the same max-plus calls (0 for greedy)
         assert decisions == episodes * overrides["max_cycles"]
     else:
-        assert len({r[3] for r in reference}) > 1  # visits of different lengths
+        assert min(r[3] for r in reference) < overrides["max_cycles"]  # visits ended early
     episode_means = [r[2] for r in reference]
     for key in ("ctr", "team_reward"):
         assert metrics[key] == pytest.approx(np.mean([m[key] for m in episode_means]), abs=1e-6)
