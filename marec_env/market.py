@@ -119,12 +119,14 @@ class Market:
     # ------------------------------------------------------------------ what agents see
     def observations(self) -> np.ndarray:
         """(W, N, obs_dim) float32."""
-        cfg = self.config
-        obs = observe(self.world, self.catalog, cfg.patience, cfg.cold_start_window, cfg.max_cycles)
-        if not cfg.public_features:
+        cfg, layout = self.config, self.layout
+        room = layout.size - ObservationLayout(layout.candidates, layout.n_agents).size
+        obs = observe(
+            self.world, self.catalog, cfg.patience, cfg.cold_start_window, cfg.max_cycles, room
+        )
+        if not room:
             return obs
-        public = public_observation(self.world, self.catalog, cfg.agent_budget)
-        return np.concatenate([obs, public], axis=2)
+        return public_observation(self.world, self.catalog, cfg.agent_budget, out=obs)
 
     def action_masks(self) -> np.ndarray:
         """(W, N, n_actions) int8: real candidates; all ones when an agent has none."""
