@@ -37,28 +37,56 @@ def _insert_value(out, r, filled, k, v):
     return filled
 
 
+_SAMPLE = 96
+"""Items selected the plain way before a first bar is known; after them, one branch-free
+pass keeps only the items above the bar, and only those go through sorted insertion."""
+
+
+@numba.njit(cache=True, nogil=True)
+def _select_released(row, stop, m, k, out_i, out_s, r, keep):
+    # Row r's best k of ``row[:stop]`` (effective scores of released items, never NaN), then
+    # unreleased ids at -inf while fewer than k: exactly the plain insertion scan, because an
+    # item at or below the running k-th score (the bar only rises) never enters, and the
+    # survivors are inserted in id order.
+    filled = 0
+    head = min(stop, max(_SAMPLE, k))
+    for j in range(head):
+        if filled < k:
+            _insert(out_i, out_s, r, filled, k, j, row[j])
+            filled += 1
+        elif row[j] > out_s[r, k - 1]:
+            _insert(out_i, out_s, r, filled, k, j, row[j])
+    if stop > head:  # here filled == k
+        bar = out_s[r, k - 1]
+        count = 0
+        for j in range(head, stop):
+            keep[count] = j
+            count += row[j] > bar
+        for e in range(count):
+            j = keep[e]
+            if row[j] > out_s[r, k - 1]:
+                _insert(out_i, out_s, r, filled, k, j, row[j])
+    j = stop
+    while filled < k and j < m:
+        out_i[r, filled] = j
+        out_s[r, filled] = -np.inf
+        filled += 1
+        j += 1
+
+
 @numba.njit(cache=True, nogil=True)
 def _nb_top_k_released(raw, n_available, k, unscorable):
     n, m = raw.shape
     out_i = np.empty((n, k), np.int64)
     out_s = np.empty((n, k), np.float32)
-    neg_inf = np.float32(-np.inf)
+    row = np.empty(m, np.float32)
+    keep = np.empty(m, np.int64)
     for r in range(n):
         stop = min(n_available[r], m)
-        filled = 0
-        for j in range(m):
-            s = raw[r, j]
-            if j >= stop:
-                s = neg_inf
-            elif not np.isfinite(s):
-                s = unscorable
-            if filled < k:
-                _insert(out_i, out_s, r, filled, k, j, s)
-                filled += 1
-            elif s > out_s[r, k - 1]:
-                _insert(out_i, out_s, r, filled, k, j, s)
-            elif j >= stop:
-                break  # the rest is unreleased (-inf): nothing more can enter
+        for j in range(stop):
+            v = raw[r, j]
+            row[j] = v if np.isfinite(v) else unscorable
+        _select_released(row, stop, m, k, out_i, out_s, r, keep)
     return out_i, out_s
 
 
@@ -107,31 +135,24 @@ def _nb_factor_top_k(deployed, visible, user, worlds, n_available, k, unscorable
     out_i = np.empty((n, k), np.int64)
     out_s = np.empty((n, k), np.float32)
     u64 = np.empty(f, np.float64)
+    row = np.empty(m, np.float32)
+    keep = np.empty(m, np.int64)
     for r in range(n):
         w = worlds[r]
         for d in range(f):
             u64[d] = user[r, d]
         stop = min(n_available[r], m)
-        filled = 0
-        for j in range(m):
-            if j >= stop:
-                if filled >= k:
-                    break
-                s = np.float32(-np.inf)
-            elif visible[w, j]:
+        for j in range(stop):
+            s = unscorable
+            if visible[w, j]:
                 acc = 0.0
                 for d in range(f):
                     acc += np.float64(deployed[w, j, d]) * u64[d]
                 s = np.float32(acc)
                 if not np.isfinite(s):
                     s = unscorable
-            else:
-                s = unscorable
-            if filled < k:
-                _insert(out_i, out_s, r, filled, k, j, s)
-                filled += 1
-            elif s > out_s[r, k - 1]:
-                _insert(out_i, out_s, r, filled, k, j, s)
+            row[j] = s
+        _select_released(row, stop, m, k, out_i, out_s, r, keep)
     return out_i, out_s
 
 
@@ -159,10 +180,6 @@ def _nb_ideal_values(taste, latent_t, quality, quality_weight, n_available, s):
                 v = np.float32(-np.inf)
             filled = _insert_value(out, r, filled, s, v)
     return out
-
-
-_SAMPLE = 96
-"""Items scanned for a first selection bar (the rest are compared with it, branch-light)."""
 
 
 @numba.njit(cache=True, nogil=True)
@@ -251,25 +268,32 @@ def _nb_refine_top_k(rough, unit, items, n_available, k, margin, unscorable):
     n, m = rough.shape
     out_i = np.empty((n, k), np.int64)
     out_s = np.empty((n, k), np.float32)
-    best = np.empty(k, np.float32)
+    best = np.empty((1, k), np.float32)
+    keep = np.empty(m, np.int64)
     for r in range(n):
         stop = min(n_available[r], m)
+        # The k-th largest rough score: a prefix the plain way, then only values above
+        # its bar (the k-th value never depends on values at or below it).
         filled = 0
-        for j in range(stop):  # the k-th largest rough score
-            v = rough[r, j]
-            if filled < k or v > best[k - 1]:
-                p = filled if filled < k else k - 1
-                while p > 0 and best[p - 1] < v:
-                    best[p] = best[p - 1]
-                    p -= 1
-                best[p] = v
-                if filled < k:
-                    filled += 1
-        threshold = np.float64(best[k - 1]) - margin
+        head = min(stop, max(_SAMPLE, k))
+        for j in range(head):
+            filled = _insert_value(best, 0, filled, k, rough[r, j])
+        if stop > head:
+            bar = best[0, k - 1]
+            count = 0
+            for j in range(head, stop):
+                keep[count] = j
+                count += rough[r, j] > bar
+            for e in range(count):
+                filled = _insert_value(best, 0, filled, k, rough[r, keep[e]])
+        threshold = np.float64(best[0, k - 1]) - margin
+        count = 0
+        for j in range(stop):  # branch-free: the items within the margin, in id order
+            keep[count] = j
+            count += np.float64(rough[r, j]) >= threshold
         filled = 0
-        for j in range(stop):
-            if rough[r, j] < threshold:
-                continue
+        for e in range(count):
+            j = keep[e]
             acc = 0.0
             for d in range(unit.shape[1]):
                 acc += unit[r, d] * items[j, d]
