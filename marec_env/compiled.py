@@ -157,36 +157,10 @@ def _nb_factor_top_k(deployed, visible, user, worlds, n_available, k, unscorable
 
 
 @numba.njit(cache=True, nogil=True)
-def _nb_ideal_values(taste, latent_t, quality, quality_weight, n_available, s):
-    n, t = taste.shape
-    m = latent_t.shape[1]
-    out = np.empty((n, s), np.float32)
-    acc = np.empty(m, np.float64)
-    for r in range(n):
-        stop = min(n_available[r], m)
-        # Topic-outer loop: each item's sum still runs over topics in order (same value
-        # as a per-item loop), and the inner loop over items vectorises.
-        for j in range(stop):
-            acc[j] = 0.0
-        for d in range(t):
-            weight = np.float64(taste[r, d])
-            for j in range(stop):
-                acc[j] += weight * latent_t[d, j]
-        filled = 0
-        for j in range(max(stop, s)):
-            if j < stop:
-                v = np.float32(acc[j] + quality_weight * quality[j])
-            else:
-                v = np.float32(-np.inf)
-            filled = _insert_value(out, r, filled, s, v)
-    return out
-
-
-@numba.njit(cache=True, nogil=True)
 def _nb_ideal_values_pruned(taste, latent_t, latent_t32, quality, quality_weight, n_available, s):
-    # ``_nb_ideal_values`` in two passes: a float32 pass bounds every item's utility, and
-    # only items that can reach the s best are summed in float64, in the same order as
-    # there (the same values; most items are skipped).
+    # The s best utilities in two passes: a float32 pass bounds every item's utility, and
+    # only items that can reach the s best are summed in float64 over topics in order (the
+    # values of a full float64 pass; most items are skipped).
     n, t = taste.shape
     m = latent_t.shape[1]
     out = np.empty((n, s), np.float32)

@@ -194,7 +194,8 @@ def ideal_values(
 ) -> np.ndarray:
     """The s largest utilities ``taste[r] · latent[j] + quality_weight · quality[j]`` over the
     first ``n_available[r]`` items, descending (float64 sums rounded to float32), without
-    materialising the (n, n_items) utility table when numba is there. ``tables``: the
+    materialising the (n, n_items) utility table when numba is there (a float32 pass bounds
+    each utility; only items that can reach the s best are summed in float64). ``tables``: the
     (T, n_items) float64 C-contiguous ``latent.T`` and float64 ``quality``, if the caller
     keeps them (saves two conversions a call)."""
     n_available = np.asarray(n_available, np.int64)
