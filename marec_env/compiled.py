@@ -37,28 +37,56 @@ def _insert_value(out, r, filled, k, v):
     return filled
 
 
+_SAMPLE = 96
+"""Items selected the plain way before a first bar is known; after them, one branch-free
+pass keeps only the items above the bar, and only those go through sorted insertion."""
+
+
+@numba.njit(cache=True, nogil=True)
+def _select_released(row, stop, m, k, out_i, out_s, r, keep):
+    # Row r's best k of ``row[:stop]`` (effective scores of released items, never NaN), then
+    # unreleased ids at -inf while fewer than k: exactly the plain insertion scan, because an
+    # item at or below the running k-th score (the bar only rises) never enters, and the
+    # survivors are inserted in id order.
+    filled = 0
+    head = min(stop, max(_SAMPLE, k))
+    for j in range(head):
+        if filled < k:
+            _insert(out_i, out_s, r, filled, k, j, row[j])
+            filled += 1
+        elif row[j] > out_s[r, k - 1]:
+            _insert(out_i, out_s, r, filled, k, j, row[j])
+    if stop > head:  # here filled == k
+        bar = out_s[r, k - 1]
+        count = 0
+        for j in range(head, stop):
+            keep[count] = j
+            count += row[j] > bar
+        for e in range(count):
+            j = keep[e]
+            if row[j] > out_s[r, k - 1]:
+                _insert(out_i, out_s, r, filled, k, j, row[j])
+    j = stop
+    while filled < k and j < m:
+        out_i[r, filled] = j
+        out_s[r, filled] = -np.inf
+        filled += 1
+        j += 1
+
+
 @numba.njit(cache=True, nogil=True)
 def _nb_top_k_released(raw, n_available, k, unscorable):
     n, m = raw.shape
     out_i = np.empty((n, k), np.int64)
     out_s = np.empty((n, k), np.float32)
-    neg_inf = np.float32(-np.inf)
+    row = np.empty(m, np.float32)
+    keep = np.empty(m, np.int64)
     for r in range(n):
         stop = min(n_available[r], m)
-        filled = 0
-        for j in range(m):
-            s = raw[r, j]
-            if j >= stop:
-                s = neg_inf
-            elif not np.isfinite(s):
-                s = unscorable
-            if filled < k:
-                _insert(out_i, out_s, r, filled, k, j, s)
-                filled += 1
-            elif s > out_s[r, k - 1]:
-                _insert(out_i, out_s, r, filled, k, j, s)
-            elif j >= stop:
-                break  # the rest is unreleased (-inf): nothing more can enter
+        for j in range(stop):
+            v = raw[r, j]
+            row[j] = v if np.isfinite(v) else unscorable
+        _select_released(row, stop, m, k, out_i, out_s, r, keep)
     return out_i, out_s
 
 
@@ -107,57 +135,84 @@ def _nb_factor_top_k(deployed, visible, user, worlds, n_available, k, unscorable
     out_i = np.empty((n, k), np.int64)
     out_s = np.empty((n, k), np.float32)
     u64 = np.empty(f, np.float64)
+    row = np.empty(m, np.float32)
+    keep = np.empty(m, np.int64)
     for r in range(n):
         w = worlds[r]
         for d in range(f):
             u64[d] = user[r, d]
         stop = min(n_available[r], m)
-        filled = 0
-        for j in range(m):
-            if j >= stop:
-                if filled >= k:
-                    break
-                s = np.float32(-np.inf)
-            elif visible[w, j]:
+        for j in range(stop):
+            s = unscorable
+            if visible[w, j]:
                 acc = 0.0
                 for d in range(f):
                     acc += np.float64(deployed[w, j, d]) * u64[d]
                 s = np.float32(acc)
                 if not np.isfinite(s):
                     s = unscorable
-            else:
-                s = unscorable
-            if filled < k:
-                _insert(out_i, out_s, r, filled, k, j, s)
-                filled += 1
-            elif s > out_s[r, k - 1]:
-                _insert(out_i, out_s, r, filled, k, j, s)
+            row[j] = s
+        _select_released(row, stop, m, k, out_i, out_s, r, keep)
     return out_i, out_s
 
 
 @numba.njit(cache=True, nogil=True)
-def _nb_ideal_values(taste, latent_t, quality, quality_weight, n_available, s):
+def _nb_ideal_values_pruned(taste, latent_t, latent_t32, quality, quality_weight, n_available, s):
+    # The s best utilities in two passes: a float32 pass bounds every item's utility, and
+    # only items that can reach the s best are summed in float64 over topics in order (the
+    # values of a full float64 pass; most items are skipped).
     n, t = taste.shape
     m = latent_t.shape[1]
     out = np.empty((n, s), np.float32)
-    acc = np.empty(m, np.float64)
+    rough = np.empty(m, np.float32)
+    keep = np.empty(m + 1, np.int64)
+    best = np.empty((1, s), np.float32)
+    scale = np.zeros(t, np.float64)  # largest |latent| per topic
+    for d in range(t):
+        for j in range(m):
+            scale[d] = max(scale[d], abs(latent_t[d, j]))
+    q_scale = 0.0
+    for j in range(m):
+        q_scale = max(q_scale, abs(quality_weight * quality[j]))
     for r in range(n):
         stop = min(n_available[r], m)
-        # Topic-outer loop: each item's sum still runs over topics in order (same value
-        # as a per-item loop), and the inner loop over items vectorises.
-        for j in range(stop):
-            acc[j] = 0.0
-        for d in range(t):
-            weight = np.float64(taste[r, d])
-            for j in range(stop):
-                acc[j] += weight * latent_t[d, j]
-        filled = 0
-        for j in range(max(stop, s)):
-            if j < stop:
-                v = np.float32(acc[j] + quality_weight * quality[j])
-            else:
+        if stop < s:  # too few items to prune: the exact pass of every item
+            filled = 0
+            for j in range(s):
                 v = np.float32(-np.inf)
-            filled = _insert_value(out, r, filled, s, v)
+                if j < stop:
+                    acc = 0.0
+                    for d in range(t):
+                        acc += np.float64(taste[r, d]) * latent_t[d, j]
+                    v = np.float32(acc + quality_weight * quality[j])
+                filled = _insert_value(out, r, filled, s, v)
+            continue
+        bound = q_scale
+        for j in range(stop):
+            rough[j] = np.float32(quality_weight * quality[j])
+        for d in range(t):
+            weight = taste[r, d]
+            bound += abs(np.float64(weight)) * scale[d]
+            for j in range(stop):
+                rough[j] += weight * latent_t32[d, j]
+        # |rough - exact| <= (t + 2) ulp-sized errors of terms bounded by ``bound``.
+        margin = 4.0 * (t + 4) * 2.0**-24 * bound + 1e-30
+        # The s-th best of a prefix is at most the s-th best of all: a safe first bar.
+        filled = 0
+        for j in range(min(stop, _SAMPLE)):
+            filled = _insert_value(best, 0, filled, s, rough[j])
+        threshold = np.float64(best[0, s - 1]) - 2.0 * margin
+        count = 0
+        for j in range(stop):  # branch-free compaction of the items that may reach the s best
+            keep[count] = j
+            count += np.float64(rough[j]) >= threshold
+        filled = 0
+        for e in range(count):
+            j = keep[e]
+            acc = 0.0
+            for d in range(t):
+                acc += np.float64(taste[r, d]) * latent_t[d, j]
+            filled = _insert_value(out, r, filled, s, np.float32(acc + quality_weight * quality[j]))
     return out
 
 
@@ -187,25 +242,32 @@ def _nb_refine_top_k(rough, unit, items, n_available, k, margin, unscorable):
     n, m = rough.shape
     out_i = np.empty((n, k), np.int64)
     out_s = np.empty((n, k), np.float32)
-    best = np.empty(k, np.float32)
+    best = np.empty((1, k), np.float32)
+    keep = np.empty(m, np.int64)
     for r in range(n):
         stop = min(n_available[r], m)
+        # The k-th largest rough score: a prefix the plain way, then only values above
+        # its bar (the k-th value never depends on values at or below it).
         filled = 0
-        for j in range(stop):  # the k-th largest rough score
-            v = rough[r, j]
-            if filled < k or v > best[k - 1]:
-                p = filled if filled < k else k - 1
-                while p > 0 and best[p - 1] < v:
-                    best[p] = best[p - 1]
-                    p -= 1
-                best[p] = v
-                if filled < k:
-                    filled += 1
-        threshold = np.float64(best[k - 1]) - margin
+        head = min(stop, max(_SAMPLE, k))
+        for j in range(head):
+            filled = _insert_value(best, 0, filled, k, rough[r, j])
+        if stop > head:
+            bar = best[0, k - 1]
+            count = 0
+            for j in range(head, stop):
+                keep[count] = j
+                count += rough[r, j] > bar
+            for e in range(count):
+                filled = _insert_value(best, 0, filled, k, rough[r, keep[e]])
+        threshold = np.float64(best[0, k - 1]) - margin
+        count = 0
+        for j in range(stop):  # branch-free: the items within the margin, in id order
+            keep[count] = j
+            count += np.float64(rough[r, j]) >= threshold
         filled = 0
-        for j in range(stop):
-            if rough[r, j] < threshold:
-                continue
+        for e in range(count):
+            j = keep[e]
             acc = 0.0
             for d in range(unit.shape[1]):
                 acc += unit[r, d] * items[j, d]
@@ -246,19 +308,31 @@ def _nb_exposure_add(items, count, at_most, item_at, position_of, rank_sum, tota
 
 @numba.njit(cache=True, nogil=True)
 def _nb_observe(
-    items, scores, valid, release_time, item_clicks, item_impressions, main_topic,
+    out, items, scores, valid, release_time, item_clicks, item_impressions, main_topic,
     last_topic, steps, clicks, last_clicked, misses, slot_share, last_clicks, t,
     patience, age_scale, horizon,
 ):  # fmt: skip
-    # The v0 observation of ``observation.build_observations``, value by value, in the
-    # layout of ``ObservationLayout`` (rival ranks candidate-major).
+    # The v0 observation of ``observation.build_observations``, value by value, written
+    # into out[:, :, :size] in the layout of ``ObservationLayout`` (rival ranks
+    # candidate-major). Each world's counts are gathered first (independent loads overlap)
+    # and the rival ranks come from a per-world table of who holds which item.
     w_count, n, k = items.shape
     size = 7 * k + k * n + 4 + 2 + n + 1
-    out = np.zeros((w_count, n, size), np.float32)
     log101 = np.log(101.0)
     others_scale = max(n - 1, 1)
     user_at, agent_at = 7 * k + k * n, 7 * k + k * n + 4
+    rank_of = np.full((n, release_time.shape[0]), -1, np.int64)
+    shown_clicks = np.empty((n, k), np.float32)
+    impressions = np.empty((n, k), np.float32)
     for w in range(w_count):
+        for i in range(n):
+            for c in range(k):
+                item = items[w, i, c]
+                shown_clicks[i, c] = item_clicks[w, item]
+                impressions[i, c] = item_impressions[w, item]
+        for j in range(n):
+            for rank in range(k - 1, -1, -1):  # the first rank wins, as in a forward search
+                rank_of[j, items[w, j, rank]] = rank
         for i in range(n):
             o = out[w, i]
             for c in range(k):
@@ -266,18 +340,18 @@ def _nb_observe(
                 o[c] = np.tanh(scores[w, i, c]) if valid[w, i, c] else np.float32(-1.0)
                 age = np.float32(t[w] - release_time[item]) / age_scale
                 o[k + c] = min(age, 1.0)
-                shown_clicks = np.float32(item_clicks[w, item])
-                o[2 * k + c] = min(np.log1p(shown_clicks) / log101, 1.0)
+                o[2 * k + c] = min(np.log1p(shown_clicks[i, c]) / log101, 1.0)
                 o[3 * k + c] = 1.0 if valid[w, i, c] else 0.0
-                o[4 * k + c] = (shown_clicks + 1.0) / (np.float32(item_impressions[w, item]) + 2.0)
+                o[4 * k + c] = (shown_clicks[i, c] + 1.0) / (impressions[i, c] + 2.0)
                 o[6 * k + c] = 1.0 if main_topic[item] == last_topic[w] else 0.0
                 holders = 0
                 for j in range(n):
-                    for rank in range(k):
-                        if items[w, j, rank] == item:
-                            holders += 1
-                            o[7 * k + c * n + j] = 1.0 - rank / k
-                            break
+                    rank = rank_of[j, item]
+                    if rank >= 0:
+                        holders += 1
+                        o[7 * k + c * n + j] = 1.0 - rank / k
+                    else:
+                        o[7 * k + c * n + j] = 0.0
                 o[5 * k + c] = (holders - 1) / others_scale
             o[user_at] = min(steps[w] / horizon, 1.0)
             o[user_at + 1] = min(clicks[w] / 10.0, 1.0)
@@ -285,9 +359,13 @@ def _nb_observe(
             o[user_at + 3] = min(misses[w] / patience, 1.0)
             o[agent_at] = slot_share[w, i]
             o[agent_at + 1] = min(last_clicks[w, i], 1.0)
-            o[agent_at + 2 + i] = 1.0
+            for j in range(n):
+                o[agent_at + 2 + j] = 1.0 if j == i else 0.0
             o[agent_at + 2 + n] = min(t[w] / horizon, 1.0)
-    return out
+        for j in range(n):
+            for rank in range(k):
+                rank_of[j, items[w, j, rank]] = -1
+    return size
 
 
 @numba.njit(cache=True, nogil=True)
@@ -380,16 +458,23 @@ def _nb_claimed_slate(proposals, claims, order, slots):
 
 @numba.njit(cache=True, nogil=True)
 def _nb_public(
-    items, attributes, stated, session, impressions, praised, seen, spend, agent_budget
+    out, start, items, attributes, stated, session, impressions, praised, seen, spend,
+    agent_budget,
 ):  # fmt: skip
-    # ``observation.public_observation`` value by value, in its layout.
+    # ``observation.public_observation`` value by value, in its layout, written into
+    # out[:, :, start:].
     w_count, n, k = items.shape
     t = attributes.shape[1]
-    out = np.empty((w_count, n, 5 * k + k * t + 2 * t + 1), np.float32)
     log101 = np.log(101.0)
+    evidence = np.empty((n, k), np.int64)
+    seen_now = np.empty((n, k), np.bool_)
     for w in range(w_count):
+        for i in range(n):  # gather first: independent loads overlap
+            for c in range(k):
+                evidence[i, c] = impressions[w, items[w, i, c]]
+                seen_now[i, c] = seen[w, items[w, i, c]]
         for i in range(n):
-            o = out[w, i]
+            o = out[w, i, start:]
             for c in range(k):
                 item = items[w, i, c]
                 match = np.float32(0.0)
@@ -400,9 +485,9 @@ def _nb_public(
                     o[5 * k + c * t + d] = attributes[item, d]
                 o[c] = match
                 o[k + c] = 1.0 if praised[item] else -1.0
-                o[2 * k + c] = min(np.log1p(np.float64(impressions[w, item])) / log101, 1.0)
+                o[2 * k + c] = min(np.log1p(np.float64(evidence[i, c])) / log101, 1.0)
                 o[3 * k + c] = np.tanh(fatigue)
-                o[4 * k + c] = 1.0 if seen[w, item] else 0.0
+                o[4 * k + c] = 1.0 if seen_now[i, c] else 0.0
             base = 5 * k + k * t
             for d in range(t):
                 o[base + d] = stated[w, d]
@@ -412,7 +497,7 @@ def _nb_public(
                 o[base + 2 * t] = min(max(left, np.float32(0.0)), np.float32(1.0))
             else:
                 o[base + 2 * t] = 1.0
-    return out
+    return out.shape[2] - start
 
 
 @numba.njit(cache=True, nogil=True)

@@ -194,15 +194,18 @@ def ideal_values(
 ) -> np.ndarray:
     """The s largest utilities ``taste[r] · latent[j] + quality_weight · quality[j]`` over the
     first ``n_available[r]`` items, descending (float64 sums rounded to float32), without
-    materialising the (n, n_items) utility table when numba is there. ``tables``: the
+    materialising the (n, n_items) utility table when numba is there (a float32 pass bounds
+    each utility; only items that can reach the s best are summed in float64). ``tables``: the
     (T, n_items) float64 C-contiguous ``latent.T`` and float64 ``quality``, if the caller
     keeps them (saves two conversions a call)."""
     n_available = np.asarray(n_available, np.int64)
     if _enabled and latent.shape[0] >= s:
         latent_t, quality = tables or (latent.T, quality)
-        return _nb()._nb_ideal_values(
+        latent_t = np.ascontiguousarray(latent_t, np.float64)
+        return _nb()._nb_ideal_values_pruned(
             np.ascontiguousarray(taste, np.float32),
-            np.ascontiguousarray(latent_t, np.float64),
+            latent_t,
+            latent_t.astype(np.float32),  # exact: the latents are float32
             np.asarray(quality, np.float64),
             float(quality_weight),
             n_available,
@@ -224,33 +227,47 @@ def rival_board(items: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     return _nb()._nb_rival_board(np.ascontiguousarray(items, np.int64))
 
 
-def observe(world, catalog, patience: int, age_scale: float, horizon: int) -> np.ndarray | None:
+def observe(
+    world, catalog, patience: int, age_scale: float, horizon: int, room: int = 0
+) -> np.ndarray | None:
     """The v0 observation (W, N, obs_dim) of :func:`marec_env.observation.observe` in one
-    compiled pass (values within 1e-6 of the numpy code); None without numba."""
+    compiled pass (values within 1e-6 of the numpy code), followed by ``room`` columns left
+    for the caller to fill; None without numba."""
     if not _enabled:
         return None
     cand, s, last = world.candidates, world.sessions, world.last
-    return _nb()._nb_observe(
-        cand.items, cand.scores, cand.valid, catalog.release_time, world.counts.item_clicks,
-        world.counts.item_impressions, catalog.main_topic, s.last_topic, s.steps, s.clicks,
-        s.last_clicked, s.misses, last.slot_share, last.clicks, world.t,
-        patience, np.float32(age_scale), horizon,
+    w, n, k = cand.items.shape
+    out = np.empty((w, n, 7 * k + k * n + 4 + 2 + n + 1 + room), np.float32)
+    _nb()._nb_observe(
+        out, cand.items, cand.scores, cand.valid, catalog.release_time,
+        world.counts.item_clicks, world.counts.item_impressions, catalog.main_topic,
+        s.last_topic, s.steps, s.clicks, s.last_clicked, s.misses, last.slot_share,
+        last.clicks, world.t, patience, np.float32(age_scale), horizon,
     )  # fmt: skip
+    return out
 
 
-def public_observation(world, catalog, agent_budget: float) -> np.ndarray | None:
+def public_observation(world, catalog, agent_budget: float, out: np.ndarray | None = None):
     """:func:`marec_env.observation.public_observation` in one compiled pass (values within
-    1e-6 of the numpy code); None without numba."""
+    1e-6 of the numpy code), written into the last columns of ``out`` (W, N, ≥ D) when
+    given (and ``out`` returned); None without numba."""
     if not _enabled:
         return None
     users_now = world.sessions.user
+    items = world.candidates.items
+    w, n, k = items.shape
+    t = catalog.attributes.shape[1]
+    width = 5 * k + k * t + 2 * t + 1
+    if out is None:
+        out = np.empty((w, n, width), np.float32)
     praised = catalog.praised if catalog.praised is not None else catalog.attributes[:, 0] > 0
-    return _nb()._nb_public(
-        world.candidates.items, catalog.attributes,
+    _nb()._nb_public(
+        out, out.shape[2] - width, items, catalog.attributes,
         world.population.stated[np.arange(len(users_now)), users_now], world.session_topics,
         world.counts.item_impressions, praised, world.session_seen, world.spend,
         float(agent_budget),
     )  # fmt: skip
+    return out
 
 
 def cooperative(proposals: np.ndarray, slots: int):

@@ -135,14 +135,18 @@ class Market:
     # ------------------------------------------------------------------ what agents see
     def observations(self) -> np.ndarray:
         """(W, N, obs_dim) float32."""
-        cfg = self.config
-        obs = observe(self.world, self.catalog, cfg.patience, cfg.cold_start_window, cfg.max_cycles)
-        parts = [obs]
-        if cfg.public_features:
-            parts.append(public_observation(self.world, self.catalog, cfg.agent_budget))
-        if cfg.bait_topic >= 0:
-            parts.append(bait_signal(self.world, self.catalog, cfg.bait_topic))
-        return np.concatenate(parts, axis=2, dtype=np.float32) if len(parts) > 1 else obs
+        cfg, layout = self.config, self.layout
+        bait = cfg.candidates if cfg.bait_topic >= 0 else 0
+        room = layout.size - ObservationLayout(layout.candidates, layout.n_agents).size - bait
+        obs = observe(
+            self.world, self.catalog, cfg.patience, cfg.cold_start_window, cfg.max_cycles, room
+        )
+        if room:
+            obs = public_observation(self.world, self.catalog, cfg.agent_budget, out=obs)
+        if bait:  # the clickbait presets' extra part, after everything else
+            signal = bait_signal(self.world, self.catalog, cfg.bait_topic)
+            obs = np.concatenate([obs, signal], axis=2, dtype=np.float32)
+        return obs
 
     def action_masks(self) -> np.ndarray:
         """(W, N, n_actions) int8: real candidates; all ones when an agent has none."""

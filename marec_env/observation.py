@@ -143,11 +143,28 @@ def build_observations(
     )
 
 
-def observe(world: World, catalog: Catalog, patience: int, cold_start_window: int, horizon: int):
-    """(W, N, obs_dim) float32 observations of the world's current state."""
-    compiled = kernels.observe(world, catalog, patience, float(cold_start_window), horizon)
+def observe(
+    world: World,
+    catalog: Catalog,
+    patience: int,
+    cold_start_window: int,
+    horizon: int,
+    room: int = 0,
+) -> np.ndarray:
+    """(W, N, obs_dim) float32 observations of the world's current state, followed by
+    ``room`` columns for :func:`public_observation` to fill (one buffer, no concatenation)."""
+    compiled = kernels.observe(world, catalog, patience, float(cold_start_window), horizon, room)
     if compiled is not None:
         return compiled
+    plain = _observe_numpy(world, catalog, patience, cold_start_window, horizon)
+    if room == 0:
+        return plain
+    out = np.empty((*plain.shape[:2], plain.shape[2] + room), np.float32)
+    out[:, :, : plain.shape[2]] = plain
+    return out
+
+
+def _observe_numpy(world: World, catalog: Catalog, patience, cold_start_window, horizon):
     cand, s, t = world.candidates, world.sessions, world.t
     rows = np.arange(len(t))[:, None, None]
     overlap, rival_rank = rivals(cand.items)
@@ -219,7 +236,9 @@ def public_widths(candidates: int, n_topics: int) -> dict[str, int]:
     }
 
 
-def public_observation(world: World, catalog: Catalog, agent_budget: float) -> np.ndarray:
+def public_observation(
+    world: World, catalog: Catalog, agent_budget: float, out: np.ndarray | None = None
+) -> np.ndarray:
     """(W, N, D) the public parts, all in [-1, 1]. Per candidate: ``cand_match`` the user's
     stated interests · the item's published tags (cosine, [0, 1]); ``cand_quality_signal``
     +1 if the description praises the item, −1 if not (noisy, see ``text_noise``);
@@ -228,10 +247,19 @@ def public_observation(world: World, catalog: Catalog, agent_budget: float) -> n
     a page of this session already showed it; ``cand_tags`` its tags
     (K × T, candidate-major). Per user: ``user_stated`` the stated interests,
     ``user_session_topics`` tanh of this session's clicked tags. Per agent: ``agent_budget``
-    the share of its budget left (1 without budgets)."""
-    compiled = kernels.public_observation(world, catalog, agent_budget)
+    the share of its budget left (1 without budgets). With ``out`` (W, N, ≥ D) the parts
+    go into its last D columns and ``out`` is returned."""
+    compiled = kernels.public_observation(world, catalog, agent_budget, out)
     if compiled is not None:
         return compiled
+    plain = _public_numpy(world, catalog, agent_budget)
+    if out is None:
+        return plain
+    out[:, :, out.shape[2] - plain.shape[2] :] = plain
+    return out
+
+
+def _public_numpy(world: World, catalog: Catalog, agent_budget: float) -> np.ndarray:
     cand, users_now = world.candidates, world.sessions.user
     w, n, _ = cand.items.shape
     rows = np.arange(w)

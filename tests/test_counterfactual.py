@@ -53,5 +53,6 @@ def test_the_matrix_game_best_responds_to_uniform_others() -> None:
     env.reset(seed=0)
     values = env.best_response_action_values()
     team = np.asarray(env.game.team, np.float64)
-    np.testing.assert_allclose(values["recommender_0"][: team.shape[0]], team.mean(axis=1), rtol=1e-6)
-    np.testing.assert_allclose(values["recommender_1"][: team.shape[1]], team.mean(axis=0), rtol=1e-6)
+    first, second = values["recommender_0"], values["recommender_1"]
+    np.testing.assert_allclose(first[: team.shape[0]], team.mean(axis=1), rtol=1e-6)
+    np.testing.assert_allclose(second[: team.shape[1]], team.mean(axis=0), rtol=1e-6)

@@ -123,18 +123,22 @@ class CandidateCache:
 
         Exact, because the old items' scores did not change since the row was computed and
         the cached K are the best of them under the same tie-broken order as a full pass.
+        Rows are grouped by the catalog size they were computed at, so that one long-absent
+        user does not make every row score every release since.
         """
-        start, stop = int(before.min()), int(now.max())
-        fresh = self.backbone.scores_for(worlds, users, start, stop)
-        items, scores = kernels.merge_fresh(
-            self.items[worlds, users],
-            self.scores[worlds, users],
-            fresh,
-            start,
-            before,
-            now,
-            UNSCORABLE,
-        )
-        self.items[worlds, users] = items
-        self.scores[worlds, users] = scores
+        for start in np.unique(before):  # rows computed at one catalog size score one range
+            rows = before == start if len(before) > 1 else slice(None)
+            w, u, stop = worlds[rows], users[rows], int(now[rows].max())
+            fresh = self.backbone.scores_for(w, u, int(start), stop)
+            items, scores = kernels.merge_fresh(
+                self.items[w, u],
+                self.scores[w, u],
+                fresh,
+                int(start),
+                before[rows],
+                now[rows],
+                UNSCORABLE,
+            )
+            self.items[w, u] = items
+            self.scores[w, u] = scores
         self.computed_with[worlds, users] = now

@@ -35,16 +35,37 @@ class CollaborativeBackbone(Backbone):
         self.deployed = np.zeros((num_worlds, catalog.n_items, f), np.float32)
         self.clicks = np.zeros((num_worlds, catalog.n_items), np.int64)
         self.visible = np.zeros((num_worlds, catalog.n_items), bool)
+        self.undeployed = np.zeros((num_worlds, catalog.n_items), bool)
+        """Item rows trained since the world last deployed: a deployment copies only these
+        (the other rows of ``deployed`` already equal ``item_factors``)."""
         self.rng = np.random.Generator(np.random.PCG64(0))
 
     def reset(self, worlds: np.ndarray, rng: np.random.Generator) -> None:
         self.rng = rng
         shape = (len(worlds), self.catalog.n_items, self.config.cf_factors)
+        every = len(worlds) == self.num_worlds and np.array_equal(worlds, np.arange(len(worlds)))
+        if every and isinstance(rows_for(rng, worlds), np.random.Generator):
+            # Every world (episodes end together): the same draws straight into the table.
+            rng.standard_normal(dtype=np.float32, out=self.item_factors)
+            np.multiply(self.item_factors, np.float32(INIT_SCALE), out=self.item_factors)
+            np.copyto(self.deployed, self.item_factors)
+            self.clicks.fill(0)
+            self.visible.fill(False)
+            self.undeployed.fill(False)
+            return
         draws = rows_for(rng, worlds).standard_normal(shape, np.float32)
+        if every:  # whole-array writes, no gathers
+            np.multiply(draws, np.float32(INIT_SCALE), out=self.item_factors)
+            np.copyto(self.deployed, self.item_factors)
+            self.clicks.fill(0)
+            self.visible.fill(False)
+            self.undeployed.fill(False)
+            return
         self.item_factors[worlds] = INIT_SCALE * draws
         self.deployed[worlds] = self.item_factors[worlds]
         self.clicks[worlds] = 0
         self.visible[worlds] = False
+        self.undeployed[worlds] = False
 
     def new_users(self, worlds, users, stated_interests, profile_text_ids) -> None:
         shape = (len(worlds), self.config.cf_factors)
@@ -96,6 +117,7 @@ class CollaborativeBackbone(Backbone):
         kernels.add_at(self.user_factors, (w, u), lr * (error[:, None] * q - REGULARISATION * p))
         kernels.add_at(self.item_factors, (w, i), lr * (error[:, None] * p - REGULARISATION * q))
         kernels.add_at(self.clicks, (w, i), y.astype(np.int64))
+        self.undeployed[w, i] = True
         return use
 
     def _learn_one_world(self, users: np.ndarray, items: np.ndarray, y: np.ndarray) -> None:
@@ -108,10 +130,15 @@ class CollaborativeBackbone(Backbone):
         np.add.at(user_factors, users, lr * (error[:, None] * q - REGULARISATION * p))
         np.add.at(item_factors, items, lr * (error[:, None] * p - REGULARISATION * q))
         np.add.at(self.clicks[0], items, y.astype(np.int64))
+        self.undeployed[0, items] = True
 
     def tick(self, t: np.ndarray) -> np.ndarray:
         due = (t % self.config.refresh_interval == 0) & (t > 0)
         if due.any():
-            self.deployed[due] = self.item_factors[due]
-            self.visible[due] = self.clicks[due] > 0
+            worlds = np.flatnonzero(due)
+            w, i = np.nonzero(self.undeployed[worlds])
+            w = worlds[w]
+            self.deployed[w, i] = self.item_factors[w, i]
+            self.undeployed[worlds] = False
+            self.visible[worlds] = self.clicks[worlds] > 0
         return due

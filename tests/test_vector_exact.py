@@ -1,0 +1,108 @@
+"""The vector env's compiled kernels run the same markets as the numpy twins, on every env id:
+identical candidates (items and scores), pages, clicks and backbone state at W > 1 across
+episode resets and CF deployments; rewards, observations and infos within 1e-6."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import marec_env
+from marec_env import kernels
+from marec_env.market import Market
+from marec_env.recommenders.cf import INIT_SCALE, CollaborativeBackbone
+from tests.conftest import MARKET_IDS, small
+
+WORLDS, STEPS = 6, 130
+
+
+def _run(env_id: str, numba: bool) -> dict[str, np.ndarray]:
+    previous = kernels.use_numba(numba)
+    try:
+        config = marec_env.make_config(env_id, **small(env_id), max_cycles=60)
+        market = Market(config, num_worlds=WORLDS)
+        market.seed(np.random.SeedSequence(5))
+        market.reset_worlds(np.arange(WORLDS))
+        rng = np.random.default_rng(2)
+        keys = ("cands", "scores", "pages", "owners", "choices", "rewards", "obs", "info")
+        out: dict[str, list] = {key: [] for key in keys}
+        for _ in range(STEPS):
+            out["obs"].append(market.observations())
+            out["cands"].append(market.cand_items.copy())
+            out["scores"].append(market.cand_scores.copy())
+            actions = rng.integers(config.n_actions, size=(WORLDS, config.n_agents))
+            result = market.step(actions)
+            out["pages"].append(market.last_page.item.copy())
+            out["owners"].append(market.last_page.owner.copy())
+            out["choices"].append(market.last_choice.copy())
+            out["rewards"].append(result.rewards)
+            out["info"].append(result.info_table)
+            done = np.flatnonzero(result.truncated)
+            if len(done):
+                market.reset_worlds(done)
+        record = {key: np.stack(value) for key, value in out.items()}
+        record["learned"] = np.concatenate(
+            [
+                np.ravel(value).astype(np.float64)
+                for backbone in market.backbones
+                for value in vars(backbone).values()
+                if isinstance(value, np.ndarray)
+            ]
+        )
+        return record
+    finally:
+        kernels.use_numba(previous)
+
+
+@pytest.mark.parametrize("env_id", MARKET_IDS)
+def test_vector_kernels_run_the_same_market(env_id):
+    if not kernels.HAVE_NUMBA:
+        pytest.skip("numba is not installed")
+    fast, plain = _run(env_id, True), _run(env_id, False)
+    for key in ("cands", "scores", "pages", "owners", "choices", "learned"):
+        np.testing.assert_array_equal(fast[key], plain[key], err_msg=key)
+    for key in ("rewards", "obs", "info"):
+        np.testing.assert_allclose(fast[key], plain[key], atol=1e-6, err_msg=key)
+    slots = marec_env.make_config(env_id).slots
+    assert (fast["choices"] < slots).any()  # the run clicked
+    assert (np.diff(fast["cands"], axis=0) != 0).any(axis=(1, 2, 3)).mean() > 0.5  # they move
+
+
+def test_cf_deploys_exactly_the_trained_tables():
+    """A deployment copies only the rows trained since the last one, yet afterwards the
+    deployed table equals the trained one in every due world (as a full copy would)."""
+    config = marec_env.make_config("marec/coop-slate-v0", **small("marec/coop-slate-v0"))
+    market = Market(config, num_worlds=4)
+    market.seed(np.random.SeedSequence(3))
+    market.reset_worlds(np.arange(4))
+    cf = next(b for b in market.backbones if isinstance(b, CollaborativeBackbone))
+    rng = np.random.default_rng(0)
+    deployments = 0
+    for _ in range(2 * config.refresh_interval + 1):
+        before = cf.deployed.copy()
+        market.step(rng.integers(config.n_actions, size=(4, config.n_agents)))
+        due = market.t % config.refresh_interval == 0
+        if due.any():
+            deployments += 1
+            np.testing.assert_array_equal(cf.deployed[due], cf.item_factors[due])
+            np.testing.assert_array_equal(cf.visible[due], cf.clicks[due] > 0)
+            assert not cf.undeployed[due].any()
+        else:
+            np.testing.assert_array_equal(cf.deployed, before)
+    assert deployments == 2
+    assert not np.array_equal(cf.deployed, cf.item_factors)  # trained since the last one
+
+
+def test_cf_reset_of_every_world_draws_the_same_table():
+    config = marec_env.make_config("marec/coop-slate-v0", **small("marec/coop-slate-v0"))
+    catalog = Market(config, num_worlds=1).catalog
+    cf = CollaborativeBackbone(catalog, config, num_worlds=3)
+    cf.reset(np.arange(3), np.random.default_rng(9))
+    shape = (3, catalog.n_items, config.cf_factors)
+    expected = INIT_SCALE * np.random.default_rng(9).standard_normal(shape, np.float32)
+    np.testing.assert_array_equal(cf.item_factors, expected)
+    np.testing.assert_array_equal(cf.deployed, expected)
+    part = CollaborativeBackbone(catalog, config, num_worlds=3)  # some worlds: the other path
+    part.reset(np.array([0, 2]), np.random.default_rng(9))
+    np.testing.assert_array_equal(part.item_factors[[0, 2]], expected[:2])
+    assert not part.item_factors[1].any()
