@@ -338,7 +338,10 @@ def build(size_name: str, env_ids: Sequence[str] | None = None) -> str:
     lines += [
         "",
         "Not measured here: the value of foresight (γ > 0 vs γ = 0) needs trained learners;"
-        " see the benchmark scenarios.",
+        " `scenarios/clickbait-v1.yaml` measures it on `marec/clickbait-v1`, whose episode is"
+        " one user's visit: its returns above sum the pages of consecutive visits, and it has"
+        " no churn inside an episode. `best-response` (auction presets) plays each agent's best"
+        " response for its own expected profit to greedy bidders (it reads hidden utilities).",
         "",
     ]
     if bubble:
