@@ -47,8 +47,6 @@ class CandidateFeatures:
             columns.extend(board.start + np.arange(k) * self.n_agents + j
                            for j in range(self.n_agents))  # fmt: skip
         self._cand_columns = np.stack(columns, axis=1)  # (K, per-candidate features)
-        self.candidate_dims = self._cand_columns.shape[1]
-        """The first ``candidate_dims`` features describe the candidate itself."""
         used = set(self._cand_columns.ravel().tolist())
         self._context = np.array([c for c in range(info.obs_dim) if c not in used], np.int64)
         actions = np.arange(info.n_actions)

@@ -60,10 +60,6 @@ class LinearMAQLParams(LinearIQLParams, MaxPlusParams):
     same_item: bool = True
     """Add the pair feature 'the two actions show the same item' (needs ``cand_rival_rank``;
     ignored on envs without the board)."""
-    same_item_features: bool = False
-    """Also add that bit times the shown item's per-candidate features (the mean of the two
-    agents' views of it), so what a duplicate costs can grow with what the item is worth
-    instead of being one constant for every item."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -92,22 +88,18 @@ class LinearQ:
 
     def __init__(self, info: EnvInfo, alpha: float, needed_by: str,
                  graph: CoordinationGraph | None = None, edge_ranks: int = 2,
-                 same_item: bool = True, same_item_features: bool = False) -> None:  # fmt: skip
+                 same_item: bool = True) -> None:  # fmt: skip
         self.alpha = alpha
         self.features = CandidateFeatures(info, needed_by=needed_by)
         self.w = np.zeros((len(info.agents), self.features.dim), dtype=np.float64)
         self.graph = graph
         self.u: np.ndarray | None = None
         self._use_same = False
-        self._item_dims = 0
         if graph is not None:
             self._cls = rank_classes(info, edge_ranks)
             self._n_cls = int(self._cls.max()) + 1
             self._use_same = same_item and self.features.board is not None
-            self._same_col = self._n_cls**2  # u: [rank-class pairs | same | same × features]
-            with_items = self._use_same and same_item_features
-            self._item_dims = self.features.candidate_dims if with_items else 0
-            width = self._same_col + (1 + self._item_dims if self._use_same else 0)
+            width = self._n_cls**2 + (1 if self._use_same else 0)
             self.u = np.zeros((len(graph.edges), width), dtype=np.float64)
 
     def encode(self, obs: np.ndarray) -> Encoded:
@@ -123,23 +115,13 @@ class LinearQ:
             return []
         n, b = self._n_cls, states.phi.shape[0]
         rows = []
-        for e, (i, j) in enumerate(self.graph.edges):
+        for e in range(len(self.graph.edges)):
             table = self.u[e, : n * n].reshape(n, n)[self._cls][:, self._cls]
             if self._use_same:
-                cost = self.u[e, self._same_col] + self._item_cost(states, e, i, j)
-                rows.append(table + cost * states.same[e])
+                rows.append(table + self.u[e, -1] * states.same[e])
             else:
                 rows.append(np.broadcast_to(table, (b, *table.shape)))
         return rows
-
-    def _item_cost(self, states: Encoded, e: int, i: int, j: int) -> np.ndarray | float:
-        """(B, A, A) the feature part of a duplicate's payoff: ½ (v_i(a_i) + v_j(a_j)) with
-        v = the item's per-candidate features · their weights; 0 without them."""
-        if not self._item_dims:
-            return 0.0
-        weights = self.u[e, self._same_col + 1 :]
-        own = states.phi[..., : self._item_dims] @ weights  # (B, N, A)
-        return 0.5 * (own[:, i, :, None] + own[:, j, None, :])
 
     def _pair_features(self, states: Encoded, e: int, edge: tuple[int, int], width: int,
                        actions: np.ndarray) -> np.ndarray:  # fmt: skip
@@ -149,13 +131,7 @@ class LinearQ:
         psi = np.zeros((b, width))
         psi[np.arange(b), self._cls[actions[:, i]] * self._n_cls + self._cls[actions[:, j]]] = 1
         if self._use_same:
-            rows = np.arange(b)
-            same = states.same[e][rows, actions[:, i], actions[:, j]]
-            psi[:, self._same_col] = same
-            if self._item_dims:
-                item = states.phi[rows, i, actions[:, i], : self._item_dims]
-                item = 0.5 * (item + states.phi[rows, j, actions[:, j], : self._item_dims])
-                psi[:, self._same_col + 1 :] = same[:, None] * item
+            psi[:, -1] = states.same[e][np.arange(b), actions[:, i], actions[:, j]]
         return psi
 
     def values(self, states: Encoded, actions: np.ndarray) -> np.ndarray:
@@ -207,6 +183,5 @@ def make_maql_linear(
 ) -> TDLearner:
     """MAQ-L with linear local and pair terms, max-plus acting on ``params.graph``."""
     graph = CoordinationGraph(len(info.agents), params.graph)
-    value = LinearQ(info, params.alpha, "maql-linear", graph, params.edge_ranks, params.same_item,
-                    params.same_item_features)  # fmt: skip
+    value = LinearQ(info, params.alpha, "maql-linear", graph, params.edge_ranks, params.same_item)
     return TDLearner("maql-linear", 1, info, params, rng, value, MaxPlusActing(graph, params))

@@ -192,45 +192,6 @@ def test_linear_maql_pair_term_steers_max_plus_away_from_duplicates() -> None:
     assert duplicates["alone"] > 10 and duplicates["with pair term"] == 0, duplicates
 
 
-def test_linear_maql_duplicate_cost_grows_with_the_item_features() -> None:
-    """same_item_features: a duplicate's payoff is u_same + ½ (v(a_i) + v(a_j)), v the item's
-    per-candidate features times their weights; the table max-plus reads and the features
-    the update moves along give the same value at every taken joint action (1e-12)."""
-    env_id = "marec/coop-slate-v0"
-    env = open_env(env_id, tiny(env_id), 3)
-    learner = make_learner("maql-linear", env.info, {"same_item_features": True},
-                           np.random.default_rng(0))  # fmt: skip
-    value, dims = learner.value, learner.value.features.candidate_dims
-    edges = len(learner.acting.graph.edges)
-    assert value.u.shape == (edges, 3 * 3 + 1 + dims)
-    rng = np.random.default_rng(1)
-    value.u[:] = rng.normal(size=value.u.shape)
-    batch = env.reset(seed=4)
-    same_pairs = 0
-    for _ in range(20):
-        states = value.encode(batch.obs)
-        actions = rng.integers(0, env.info.n_actions, batch.obs.shape[:2])
-        rows = np.arange(len(actions))
-        tables = value.pair_rows(states)
-        weights = value.u.copy()
-        value.u[:, 10:] = 0.0  # the feature weights off: the plain same-item weight only
-        plain = value.pair_rows(states)
-        value.u[:] = weights
-        for e, (i, j) in enumerate(learner.acting.graph.edges):
-            psi = value._pair_features(states, e, (i, j), value.u.shape[1], actions)
-            np.testing.assert_allclose(psi @ value.u[e], tables[e][rows, actions[:, i],
-                                       actions[:, j]], atol=1e-12)  # fmt: skip
-            same = states.same[e]
-            same_pairs += int(same.sum())
-            item_part = value._item_cost(states, e, i, j)
-            np.testing.assert_allclose(tables[e] - plain[e], np.where(same, item_part, 0.0),
-                                       atol=1e-12)  # fmt: skip
-            if same.sum() > 1:  # not one constant for every item
-                assert np.ptp(np.broadcast_to(item_part, same.shape)[same]) > 0
-        batch, _, _ = train_step(env, learner, batch)
-    assert same_pairs > 0
-
-
 @pytest.mark.parametrize("env_id", ["marec/coop-slate-v0", "marec/compete-auction-v1"])
 @pytest.mark.parametrize("learner", ["greedy", "maql"])
 def test_vector_evaluation_plays_the_parallel_env_episodes(env_id: str, learner: str) -> None:
