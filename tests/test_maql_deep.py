@@ -1,5 +1,6 @@
-"""Deep MAQ-L's pair terms and losses: low-rank payoffs, the same-item and same-level bits,
-the joint (deep coordination graph) loss and the γ = 0 target. A synthetic env info with a
+"""MAQ-L's pair terms and losses: deep MAQ-L's low-rank payoffs, same-item and same-level
+bits, its joint (deep coordination graph) loss and γ = 0 target; linear MAQ-L's same-level
+feature. A synthetic env info with a
 candidate board (K = 3 candidates, N = 3 agents, 2 levels: 6 actions) keeps these fast."""
 
 from __future__ import annotations
@@ -159,3 +160,29 @@ def test_checkpoint_round_trip_with_the_new_pair_terms(params, tmp_path: Path) -
     obs = observations(4, 9)
     batch = Batch(obs, np.ones((4, N, A), bool))
     assert np.array_equal(rebuilt.act(batch, explore=False), learner.act(batch, explore=False))
+
+
+def test_linear_maql_same_level_feature_prices_position_collisions() -> None:
+    """maql-linear's ``same_level``: the max-plus table and the update's pair features agree at
+    every joint action (1e-12), and a level's weight applies exactly when both claim it."""
+    learner = make_learner("maql-linear", board_info(), {"same_level": True},
+                           np.random.default_rng(0))  # fmt: skip
+    value = learner.value
+    assert value.u.shape == (len(learner.acting.graph.edges), 3 * 3 + 1 + LEVELS)
+    value.u[:] = np.random.default_rng(1).normal(size=value.u.shape)
+    states = value.encode(observations(8))
+    tables = value.pair_rows(states)
+    weights = value.u.copy()
+    value.u[:, -LEVELS:] = 0.0  # the level weights off
+    plain = value.pair_rows(states)
+    value.u[:] = weights
+    level = np.arange(A) % LEVELS
+    for e, edge in enumerate(learner.acting.graph.edges):
+        collide = np.where(level[:, None] == level, weights[e, -LEVELS:][level][:, None], 0.0)
+        np.testing.assert_allclose(tables[e] - plain[e], np.broadcast_to(collide, (8, A, A)),
+                                   atol=1e-12)  # fmt: skip
+        for a_i, a_j in np.ndindex(A, A):
+            actions = np.zeros((8, N), np.int64)
+            actions[:, edge[0]], actions[:, edge[1]] = a_i, a_j
+            psi = value._pair_features(states, e, edge, value.u.shape[1], actions)
+            np.testing.assert_allclose(psi @ value.u[e], tables[e][:, a_i, a_j], atol=1e-12)
