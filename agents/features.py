@@ -69,14 +69,17 @@ class CandidateFeatures:
     def same_item(self, obs: np.ndarray, i: int, j: int) -> np.ndarray:
         """(B, A, A) bool: action a_i of agent i and a_j of agent j show the same item, read
         from agent i's board (entry 1 − c'/K where j holds i's candidate c at rank c')."""
+        c = self.candidate_of
+        return self.same_candidates(obs, i, j)[:, c][:, :, c]
+
+    def same_candidates(self, obs: np.ndarray, i: int, j: int) -> np.ndarray:
+        """(B, K, K) bool: candidate c of agent i is candidate c' of agent j (the board)."""
         if self.board is None:
             raise LearnerError("the env's observation has no cand_rival_rank board")
         k = self.candidates
         held = obs[:, i, self.board.start + np.arange(k) * self.n_agents + j]  # (B, K)
         rank_value = 1.0 - np.arange(k) / k
-        same = (np.abs(held[:, :, None] - rank_value) < 0.5 / k) & (held[:, :, None] > 0)
-        c = self.candidate_of
-        return same[:, c][:, :, c]
+        return (np.abs(held[:, :, None] - rank_value) < 0.5 / k) & (held[:, :, None] > 0)
 
 
 def rank_classes(info: EnvInfo, edge_ranks: int) -> np.ndarray:

@@ -60,6 +60,10 @@ class LinearMAQLParams(LinearIQLParams, MaxPlusParams):
     same_item: bool = True
     """Add the pair feature 'the two actions show the same item' (needs ``cand_rival_rank``;
     ignored on envs without the board)."""
+    same_level: bool = False
+    """Add one pair feature per level l: 'both actions claim level l' (action = candidate ×
+    L + level; in the positioned slate the level is the claimed position, so its weight
+    prices a collision there). Ignored where actions have one level."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -88,7 +92,7 @@ class LinearQ:
 
     def __init__(self, info: EnvInfo, alpha: float, needed_by: str,
                  graph: CoordinationGraph | None = None, edge_ranks: int = 2,
-                 same_item: bool = True) -> None:  # fmt: skip
+                 same_item: bool = True, same_level: bool = False) -> None:  # fmt: skip
         self.alpha = alpha
         self.features = CandidateFeatures(info, needed_by=needed_by)
         self.w = np.zeros((len(info.agents), self.features.dim), dtype=np.float64)
@@ -99,7 +103,13 @@ class LinearQ:
             self._cls = rank_classes(info, edge_ranks)
             self._n_cls = int(self._cls.max()) + 1
             self._use_same = same_item and self.features.board is not None
-            width = self._n_cls**2 + (1 if self._use_same else 0)
+            # u: [rank-class pairs | same item | both at level 0 … L−1]
+            self._same_col = self._n_cls**2
+            self._level_col = self._same_col + (1 if self._use_same else 0)
+            levels = self.features.levels if same_level and self.features.levels > 1 else 0
+            self._level = np.arange(info.n_actions) % max(levels, 1)
+            self._levels = levels
+            width = self._level_col + levels
             self.u = np.zeros((len(graph.edges), width), dtype=np.float64)
 
     def encode(self, obs: np.ndarray) -> Encoded:
@@ -117,8 +127,11 @@ class LinearQ:
         rows = []
         for e in range(len(self.graph.edges)):
             table = self.u[e, : n * n].reshape(n, n)[self._cls][:, self._cls]
+            if self._levels:
+                weight = self.u[e, self._level_col + self._level]  # (A,) its level's weight
+                table = table + np.where(self._level[:, None] == self._level, weight[:, None], 0)
             if self._use_same:
-                rows.append(table + self.u[e, -1] * states.same[e])
+                rows.append(table + self.u[e, self._same_col] * states.same[e])
             else:
                 rows.append(np.broadcast_to(table, (b, *table.shape)))
         return rows
@@ -131,7 +144,11 @@ class LinearQ:
         psi = np.zeros((b, width))
         psi[np.arange(b), self._cls[actions[:, i]] * self._n_cls + self._cls[actions[:, j]]] = 1
         if self._use_same:
-            psi[:, -1] = states.same[e][np.arange(b), actions[:, i], actions[:, j]]
+            psi[:, self._same_col] = states.same[e][np.arange(b), actions[:, i], actions[:, j]]
+        if self._levels:
+            level = self._level[actions[:, i]]
+            both = level == self._level[actions[:, j]]
+            psi[np.arange(b)[both], self._level_col + level[both]] = 1.0
         return psi
 
     def values(self, states: Encoded, actions: np.ndarray) -> np.ndarray:
@@ -183,5 +200,6 @@ def make_maql_linear(
 ) -> TDLearner:
     """MAQ-L with linear local and pair terms, max-plus acting on ``params.graph``."""
     graph = CoordinationGraph(len(info.agents), params.graph)
-    value = LinearQ(info, params.alpha, "maql-linear", graph, params.edge_ranks, params.same_item)
+    value = LinearQ(info, params.alpha, "maql-linear", graph, params.edge_ranks, params.same_item,
+                    params.same_level)  # fmt: skip
     return TDLearner("maql-linear", 1, info, params, rng, value, MaxPlusActing(graph, params))
