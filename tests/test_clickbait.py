@@ -52,6 +52,20 @@ def test_a_visit_ends_the_episode_when_the_user_leaves() -> None:
     assert min(lengths) < env.config.max_cycles and len(set(lengths)) > 1
 
 
+def test_a_visit_that_outlasts_the_horizon_is_truncated_not_terminated() -> None:
+    lasting = {"patience": 10_000, "budget_min": 1e6, "budget_max": 1e6, "max_cycles": 7}
+    env = marec_env.parallel_env(ENV_ID, **small(ENV_ID), **lasting)
+    rng = np.random.default_rng(1)
+    for seed in (0, 1, 2):
+        env.reset(seed=seed)
+        for step in range(1, 8):
+            actions = {a: int(rng.integers(env.action_space(a).n)) for a in env.agents}
+            _, _, term, trunc, _ = env.step(actions)
+            assert not any(term.values())
+            assert all(trunc.values()) == (step == 7) and all(trunc.values()) == any(trunc.values())
+        assert env.agents == []
+
+
 def _visit(regret: float, seek_bait: bool, worlds: int = 64) -> tuple[float, float]:
     """(mean visit length, CTR of the first page) when every agent shows its candidate with
     the most (or least) bait."""
