@@ -30,6 +30,18 @@ def small(env_id: str) -> dict:
     return {"n_items": SMALL_ITEMS, "n_users": SMALL_USERS, "initial_items": initial}
 
 
+def backbone_arrays(market) -> np.ndarray:
+    """Every array the market's backbones keep, flattened into one (what they learned)."""
+    return np.concatenate(
+        [
+            np.ravel(value).astype(np.float64)
+            for backbone in market.backbones
+            for value in vars(backbone).values()
+            if isinstance(value, np.ndarray)
+        ]
+    )
+
+
 def random_actions(env, rng: np.random.Generator) -> dict:
     return {a: int(rng.integers(env.action_space(a).n)) for a in env.agents}
 

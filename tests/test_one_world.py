@@ -10,7 +10,7 @@ import pytest
 import marec_env
 from marec_env import kernels
 from marec_env.market import Market
-from tests.conftest import MARKET_IDS, small
+from tests.conftest import MARKET_IDS, backbone_arrays, small
 
 STEPS = 240
 
@@ -33,21 +33,14 @@ def _run(env_id: str, one_world: bool, numba: bool) -> dict[str, np.ndarray]:
             out["choices"].append(market.last_choice.copy())
             out["rewards"].append(result.rewards)
             out["info"].append(result.info_table)
-            if result.truncated[0]:
+            if result.truncated[0] or result.terminated[0]:
                 market.reset_worlds(np.zeros(1, np.int64))
         record = {key: np.stack(value) for key, value in out.items()}
         pop, sess = market.population, market.sessions
         record["hidden"] = np.concatenate([pop.preference.ravel(), pop.fatigue.ravel()])
         record["sessions"] = np.stack([sess.user, sess.misses, sess.steps, sess.clicks])
         record["budget"] = sess.budget.copy()
-        record["learned"] = np.concatenate(  # every array a backbone keeps
-            [
-                np.ravel(value).astype(np.float64)
-                for backbone in market.backbones
-                for value in vars(backbone).values()
-                if isinstance(value, np.ndarray)
-            ]
-        )
+        record["learned"] = backbone_arrays(market)
         return record
     finally:
         kernels.use_one_world_path(previous[0])

@@ -11,7 +11,7 @@ import marec_env
 from marec_env import kernels
 from marec_env.market import Market
 from marec_env.recommenders.cf import INIT_SCALE, CollaborativeBackbone
-from tests.conftest import MARKET_IDS, small
+from tests.conftest import MARKET_IDS, backbone_arrays, small
 
 WORLDS, STEPS = 6, 130
 
@@ -37,18 +37,11 @@ def _run(env_id: str, numba: bool) -> dict[str, np.ndarray]:
             out["choices"].append(market.last_choice.copy())
             out["rewards"].append(result.rewards)
             out["info"].append(result.info_table)
-            done = np.flatnonzero(result.truncated)
+            done = np.flatnonzero(result.truncated | result.terminated)
             if len(done):
                 market.reset_worlds(done)
         record = {key: np.stack(value) for key, value in out.items()}
-        record["learned"] = np.concatenate(
-            [
-                np.ravel(value).astype(np.float64)
-                for backbone in market.backbones
-                for value in vars(backbone).values()
-                if isinstance(value, np.ndarray)
-            ]
-        )
+        record["learned"] = backbone_arrays(market)
         return record
     finally:
         kernels.use_numba(previous)
