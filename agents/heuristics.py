@@ -2,7 +2,8 @@
 
 - ``greedy-dedup``: each agent shows its best candidate that no earlier agent already shows
   (read from the shared candidate board), so a page never wastes a slot on a duplicate, and
-  not one the session has already shown where the env says so.
+  not one the session has already shown where the env says so; with ``bait_aversion`` it
+  also passes over candidates by their published bait tag (``marec/clickbait-v1``).
 - ``pid-pacing``: in auctions, the backbone's top-1 with a bid set by a PID controller that
   spends the budget evenly over the episode (as in the auto-bidding literature).
 - ``oracle-joint``: the team's one-step oracle. It assigns distinct candidates to agents by
@@ -17,6 +18,7 @@ reads it from the env id's preset.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -87,7 +89,15 @@ def _positions(values: np.ndarray, levels: int) -> np.ndarray:
 
 @dataclass(frozen=True)
 class DedupParams:
-    """This baseline has no hyper-parameters."""
+    bait_aversion: float = 0.0
+    """Backbone ranks a candidate loses per unit of its published bait tag
+    (``cand_bait_signal``, in [-1, 1]; envs without it ignore this). 0: the plain rule; a
+    large value shows the least-tagged candidates first (a rule with foresight on
+    ``marec/clickbait-v1``, where bait ends visits sooner)."""
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.bait_aversion <= 1e6:
+            raise LearnerError(f"bait_aversion must be in [0, 1e6], got {self.bait_aversion!r}")
 
 
 @dataclass(frozen=True)
@@ -113,12 +123,21 @@ class DedupGreedyLearner(BaseLearner):
         layout = info.obs_layout or {}
         self._score = layout.get("cand_match", layout.get("cand_score"))
         self._seen = layout.get("cand_session_seen")
+        self._bait = layout.get("cand_bait_signal") if params.bait_aversion else None
+
+    def _check_header(self, path: str, header: dict[str, Any]) -> None:
+        saved = header.get("params")
+        if isinstance(saved, dict):  # written before bait_aversion existed: the plain rule
+            header = {**header, "params": {"bait_aversion": 0.0, **saved}}
+        super()._check_header(path, header)
 
     def act(self, batch: Batch, explore: bool = True) -> np.ndarray:
         b, n = batch.obs.shape[:2]
         by_rank = np.broadcast_to(-np.arange(self.candidates, dtype=float), (b, n, self.candidates))
         if self._seen is not None:  # items this session has already shown go last
             by_rank = by_rank - self.candidates * batch.obs[..., self._seen]
+        if self._bait is not None:
+            by_rank = by_rank - self.params.bait_aversion * batch.obs[..., self._bait]
         picks = _distinct_picks(batch, self.info, by_rank)
         if self.kind == "position":
             value = np.take_along_axis(batch.obs[..., self._score], picks[..., None], 2)[..., 0]

@@ -7,6 +7,10 @@ import numpy as np
 import pytest
 
 import marec_env
+from agents.base import Batch, LearnerError
+from agents.checkpoint import CheckpointError, load_npz, save_npz
+from agents.envs import env_info, env_masks, split_obs
+from agents.registry import make_learner
 from marec_env.config import ConfigError
 from marec_env.market import catalog_for
 from tests.conftest import small
@@ -109,3 +113,40 @@ def test_bait_is_clicked_more_and_its_regret_shortens_visits() -> None:
 def test_bad_bait_and_episode_settings_name_the_field(overrides: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         marec_env.make_config(ENV_ID, **overrides)
+
+
+def test_greedy_dedup_with_bait_aversion_shows_less_tagged_candidates() -> None:
+    env = marec_env.vector_env(ENV_ID, 32, **small(ENV_ID))
+    info = env_info(ENV_ID, env)
+    obs, _ = env.reset(seed=list(range(32)))
+    x, masks = split_obs(obs, info.agents)
+    masks = env_masks(env, info.agents) if masks is None else masks
+    batch = Batch(x, masks, None)
+    signal = x[..., info.obs_layout["cand_bait_signal"]]  # (B, N, K)
+    levels = info.n_actions // signal.shape[2]
+    shown = {}
+    for aversion in (0.0, 100.0):
+        learner = make_learner("greedy-dedup", info, {"bait_aversion": aversion},
+                               np.random.default_rng(0))  # fmt: skip
+        picks = learner.act(batch, explore=False) // levels
+        shown[aversion] = np.take_along_axis(signal, picks[..., None], 2)[..., 0]
+    assert shown[100.0].mean() < shown[0.0].mean() - 0.05
+    least = signal.min(axis=2)  # each agent its least-tagged candidate, unless a rival shows it
+    assert np.mean(np.isclose(shown[100.0], least)) > 0.8
+
+
+def test_bait_aversion_is_checked_and_old_dedup_checkpoints_load(tmp_path) -> None:
+    env = marec_env.vector_env(ENV_ID, 2, **small(ENV_ID))
+    info = env_info(ENV_ID, env)
+    with pytest.raises(LearnerError, match="bait_aversion"):
+        make_learner("greedy-dedup", info, {"bait_aversion": -1.0}, np.random.default_rng(0))
+    plain = make_learner("greedy-dedup", info, {}, np.random.default_rng(0))
+    path = str(tmp_path / "dedup.npz")
+    plain.save(path)
+    header, arrays = load_npz(path)
+    del header["params"]["bait_aversion"]  # as written before the field existed
+    save_npz(path, header, arrays)
+    plain.load(path)
+    averse = make_learner("greedy-dedup", info, {"bait_aversion": 5.0}, np.random.default_rng(0))
+    with pytest.raises(CheckpointError, match="bait_aversion"):
+        averse.load(path)
