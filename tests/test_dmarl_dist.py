@@ -323,6 +323,9 @@ def test_two_node_launch_agrees_with_the_single_node_run(tmp_path: Path) -> None
     """Two torchrun launchers (one process each, c10d rendezvous on 127.0.0.1) against the
     same scenario on two processes of one node: the same ranks, seeds and updates."""
     scenario = SCENARIO_FILE(tmp_path)
+    # The reference runs first: run_ranks takes a free port of its own, and two ports asked
+    # for at once may be the same one (the first is free again until torchrun binds it).
+    single = run_ranks(2, _train_scenario, str(scenario))[0]  # rank 0's evaluations
     port = free_port()
     nodes = [bench("-m", "torch.distributed.run", "--nnodes", "2", "--nproc-per-node", "1",
                    "--rdzv-backend", "c10d", "--rdzv-endpoint", f"127.0.0.1:{port}",
@@ -330,7 +333,6 @@ def test_two_node_launch_agrees_with_the_single_node_run(tmp_path: Path) -> None
                    "train", str(scenario), "--learner", "dmarl", "--out",
                    str(tmp_path / "two-node"), "--no-progress")
              for _ in range(2)]  # fmt: skip
-    single = run_ranks(2, _train_scenario, str(scenario))[0]  # rank 0's evaluations
     for node in nodes:
         assert node.wait(timeout=180) == 0, node.communicate()
     two = results.read_rows(tmp_path / "two-node")
