@@ -37,11 +37,11 @@ def update_users(
     if cfg.session_model == "satisfaction":
         waste = 0.0 if wasted is None else cfg.waste_cost * wasted
         sess.budget += cfg.satisfaction_gain * gained - cfg.browse_cost - waste
-        if cfg.bait_regret > 0 and hit.any():  # regretted bait shortens the session
-            bait = setup.catalog.bait[consumed[hit]]
-            sess.budget[worlds[hit]] -= cfg.bait_regret * bait.astype(np.float64)
     else:
         sess.budget -= cfg.browse_cost + gained
+    if cfg.bait_regret > 0 and hit.any():  # regretted bait shortens the session
+        bait = setup.catalog.bait[consumed[hit]]
+        sess.budget[worlds[hit]] -= cfg.bait_regret * bait.astype(np.float64)
     if cfg.public_features:
         world.session_topics *= cfg.fatigue_decay
         if hit.any():
@@ -70,10 +70,10 @@ def _update_one_user(
     if cfg.session_model == "satisfaction":
         waste = 0.0 if wasted is None else cfg.waste_cost * wasted[0]
         sess.budget[0] += cfg.satisfaction_gain * gained[0] - cfg.browse_cost - waste
-        if cfg.bait_regret > 0 and hit:
-            sess.budget[0] -= cfg.bait_regret * np.float64(cat.bait[consumed])
     else:
         sess.budget[0] -= cfg.browse_cost + gained[0]
+    if cfg.bait_regret > 0 and hit:
+        sess.budget[0] -= cfg.bait_regret * np.float64(cat.bait[consumed])
     if cfg.public_features:
         world.session_topics *= cfg.fatigue_decay
         if hit:

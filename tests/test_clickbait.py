@@ -13,6 +13,7 @@ from agents.envs import env_info, env_masks, split_obs
 from agents.registry import make_learner
 from marec_env.config import ConfigError
 from marec_env.market import catalog_for
+from marec_env.sessions import update_users
 from tests.conftest import small
 
 ENV_ID = "marec/clickbait-v1"
@@ -98,6 +99,24 @@ def test_bait_is_clicked_more_and_its_regret_shortens_visits() -> None:
     assert seek_ctr > 2 * avoid_ctr  # the appeal: bait is clicked more now
     assert seek_length < avoid_length  # and ends visits sooner
     assert seek_length < no_regret_length  # because of its regret
+
+
+@pytest.mark.parametrize("session_model", ["satisfaction", "budget"])
+def test_consuming_bait_costs_its_regret_in_either_session_model(session_model: str) -> None:
+    budgets = {}
+    for regret in (0.0, 6.0):
+        env = marec_env.vector_env(ENV_ID, 4, **small(ENV_ID), session_model=session_model,
+                                   bait_regret=regret)  # fmt: skip
+        env.reset(seed=[0, 1, 2, 3])
+        market = env.market
+        bait = market.catalog.bait
+        item = int(np.argmax(bait[: market.catalog.n_items // 2]))
+        before = market.sessions.budget.copy()
+        consumed = np.full(4, item)
+        update_users(market.setup, market.world, market.sessions.user.copy(), consumed,
+                     np.full(4, 0.5), np.zeros(4))  # fmt: skip
+        budgets[regret] = before - market.sessions.budget
+    np.testing.assert_allclose(budgets[6.0] - budgets[0.0], 6.0 * bait[item], rtol=1e-6)
 
 
 @pytest.mark.parametrize(
