@@ -119,6 +119,12 @@ def env_masks(env: Any, agents: tuple[str, ...]) -> np.ndarray | None:
     return np.stack([np.asarray(masks[a]) > 0 for a in agents], axis=-2)
 
 
+def oracle_hook(learner: Any) -> str:
+    """The env method whose values a ``reads_oracle`` learner gets in ``batch.oracle``: its
+    ``oracle_hook`` attribute (``best-response`` names its own), else the true utilities."""
+    return getattr(learner, "oracle_hook", "oracle_action_values")
+
+
 def oracle_values(
     env: Any, agents: tuple[str, ...], name: str = "oracle_action_values"
 ) -> np.ndarray:

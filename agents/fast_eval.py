@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from agents.base import Batch, Learner
-from agents.envs import check_rewards, env_masks, oracle_values, split_obs
+from agents.envs import check_rewards, env_masks, oracle_hook, oracle_values, split_obs
 
 PER_AGENT_KEYS = ("own_reward", "clicks", "slot_share", "revenue", "payment")
 NOT_METRICS = ("backbone_id", "final_observation")
@@ -50,7 +50,7 @@ def play_episodes(
     worlds = env.num_envs
     if worlds != len(seeds):
         raise ValueError(f"the vector env has {worlds} worlds for {len(seeds)} episodes")
-    hook = getattr(learner, "oracle_hook", "oracle_action_values")
+    hook = oracle_hook(learner)
     obs, _ = env.reset(seed=list(seeds))
     totals, team = np.zeros((worlds, len(agents))), np.zeros(worlds)
     sums: dict[str, np.ndarray] = {}

@@ -37,6 +37,7 @@ from agents.envs import (
     env_masks,
     make_parallel_env,
     open_env,
+    oracle_hook,
     oracle_values,
     split_obs,
 )
@@ -201,7 +202,7 @@ def evaluate(
     """
     info = env_info("eval", env)
     agents = info.agents
-    hook = getattr(learner, "oracle_hook", "oracle_action_values")
+    hook = oracle_hook(learner)
     ep_returns, ep_team, ep_metrics, decisions = [], [], [], 0
     for seed in seeds:
         obs, _ = env.reset(seed=seed)

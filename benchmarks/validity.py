@@ -158,14 +158,14 @@ def within_list_r2(features: np.ndarray, utility: np.ndarray, columns: slice) ->
 
 def _learner_act(name: str, info, seed: int):
     from agents.base import Batch
+    from agents.envs import oracle_hook
 
     learner, oracle = _policy(name, info, seed)
 
     def act(obs, masks, market):
         values = None
         if oracle:  # the hook the learner names: true utilities or best-response values
-            hook = getattr(learner, "oracle_hook", "oracle_action_values")
-            values = getattr(market, hook)()
+            values = getattr(market, oracle_hook(learner))()
         return learner.act(Batch(obs, masks, values), explore=False)
 
     return act

@@ -19,7 +19,7 @@ import numpy as np
 
 from marec_env import step as pipeline
 from marec_env.config import MarketConfig
-from marec_env.core import users
+from marec_env.serve import look_at
 from marec_env.world import PublicCounts
 
 if TYPE_CHECKING:
@@ -81,20 +81,12 @@ def _expected_rewards(market: Market, rows: np.ndarray, actions: np.ndarray) -> 
         world.counts.clicks_total[rows],
     )  # fmt: skip
     page = setup.mechanism.fill_page(proposals, bids, counts, np.random.default_rng(0))
-    shown = page.item >= 0
-    item = np.where(shown, page.item, 0)
-    cat = setup.catalog
-    utility = users.true_utility(
-        world.population, rows, world.sessions.user[rows], cat.latent[item], cat.quality[item],
-        cfg.quality_weight,
-    )  # fmt: skip
-    probs = setup.choice_probabilities(
-        utility, shown, setup.position_weights, cfg.utility_scale, cfg.no_click_utility
-    )
+    shown, item, utility, probs = look_at(setup, world.population, rows,
+                                          world.sessions.user[rows], page)  # fmt: skip
     no_click = np.full(len(rows), cfg.slots)
     choice = pipeline.Choice(shown, item, utility, probs, no_click, no_click < cfg.slots,
                              np.zeros(shown.shape, bool))  # fmt: skip
-    return pipeline.settle(_expected(cfg), cat, market.n_agents, page, choice).rewards
+    return pipeline.settle(_expected(cfg), setup.catalog, market.n_agents, page, choice).rewards
 
 
 @functools.lru_cache(maxsize=8)

@@ -27,6 +27,7 @@ from marec_env.observation import (
     bait_signal,
     observe,
     public_observation,
+    public_widths,
 )
 from marec_env.recommenders import backbone_id, make_backbone
 from marec_env.recommenders.candidates import CandidateCache
@@ -100,6 +101,9 @@ class Market:
             n_topics=config.n_topics if config.public_features else 0,
             bait_signal=config.bait_topic >= 0,
         )
+        topics = self.layout.n_topics
+        self._public_room = sum(public_widths(config.candidates, topics).values()) if topics else 0
+        """Columns after the v0 observation that :func:`public_observation` fills."""
         self.world = World.empty(
             num_worlds,
             config.n_agents,
@@ -135,15 +139,13 @@ class Market:
     # ------------------------------------------------------------------ what agents see
     def observations(self) -> np.ndarray:
         """(W, N, obs_dim) float32."""
-        cfg, layout = self.config, self.layout
-        bait = cfg.candidates if cfg.bait_topic >= 0 else 0
-        room = layout.size - ObservationLayout(layout.candidates, layout.n_agents).size - bait
+        cfg, room = self.config, self._public_room
         obs = observe(
             self.world, self.catalog, cfg.patience, cfg.cold_start_window, cfg.max_cycles, room
         )
         if room:
             obs = public_observation(self.world, self.catalog, cfg.agent_budget, out=obs)
-        if bait:  # the clickbait presets' extra part, after everything else
+        if self.layout.bait_signal:  # the clickbait preset's extra part, after everything else
             signal = bait_signal(self.world, self.catalog, cfg.bait_topic)
             obs = np.concatenate([obs, signal], axis=2, dtype=np.float32)
         return obs

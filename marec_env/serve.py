@@ -79,18 +79,27 @@ def choose(
     rng: np.random.Generator,
 ) -> Choice:
     """The user in session looks at the page and clicks at most one item."""
+    shown, item, utility, probs = look_at(setup, population, setup.worlds, current, page)
+    slot = sample_choice(probs, rng.random(len(setup.worlds)))
+    onehot = np.arange(setup.config.slots)[None, :] == slot[:, None]
+    return Choice(shown, item, utility, probs, slot, slot < setup.config.slots, onehot)
+
+
+def look_at(
+    setup: Setup, population: users.Population, worlds: np.ndarray, user: np.ndarray, page: Page
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Page row r seen by ``user[r]`` of world ``worlds[r]``: (shown, item with 0 for empty
+    slots, true utility, click probabilities with no-click last), before any draw."""
     cfg, cat = setup.config, setup.catalog
     shown = page.item >= 0
     item = np.where(shown, page.item, 0)
     utility = users.true_utility(
-        population, setup.worlds, current, cat.latent[item], cat.quality[item], cfg.quality_weight
+        population, worlds, user, cat.latent[item], cat.quality[item], cfg.quality_weight
     )
     probs = setup.choice_probabilities(
         utility, shown, setup.position_weights, cfg.utility_scale, cfg.no_click_utility
     )
-    slot = sample_choice(probs, rng.random(len(setup.worlds)))
-    onehot = np.arange(cfg.slots)[None, :] == slot[:, None]
-    return Choice(shown, item, utility, probs, slot, slot < cfg.slots, onehot)
+    return shown, item, utility, probs
 
 
 def settle(
