@@ -30,6 +30,9 @@ def final_scores(rows: list[Row], metric: str = METRIC) -> dict[str, dict[str, d
         seed, step = row["seed"], row["step"]
         if seed not in unit or step > unit[seed][0]:
             unit[seed] = (step, _num(row.get(metric)))
+    for learners in out.values():  # seed order, not arrival order (--jobs): the same bootstrap
+        for learner, unit in learners.items():
+            learners[learner] = dict(sorted(unit.items()))
     return out
 
 

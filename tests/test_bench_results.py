@@ -158,6 +158,14 @@ def test_summary_table_and_poi(tmp_path: Path) -> None:
     assert path.read_text() == summary.render(rows, None)
 
 
+def test_summary_does_not_depend_on_the_order_rows_arrived_in() -> None:
+    # --jobs N streams a learner's seeds in the order they finish; the bootstrap must not care.
+    values = [3.0, 9.0, 1.0, 7.0, 4.0, 8.0]
+    rows = [row for seed, v in enumerate(values) for row in rows_for("random", seed, [0.0, v])]
+    finishing = [rows[i] for i in (2, 3, 0, 1, 10, 11, 4, 5, 8, 9, 6, 7)]
+    assert summary.render(finishing, None) == summary.render(rows, None)
+
+
 def test_summary_without_rows() -> None:
     assert "No evaluation finished yet" in summary.render([], {"scenario": "x"})
 
