@@ -209,7 +209,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     try:
         if distributed.launched():  # a torchrun worker: rank 0 alone writes
-            return distributed.train_node(scenario, out, not args.no_progress)
+            distributed.exit_worker(distributed.train_node(scenario, out, not args.no_progress))
         if args.workers > 1:
             return distributed.spawn_local(args, scenario, out)
     except distributed.LaunchError as exc:
