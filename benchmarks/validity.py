@@ -10,8 +10,9 @@
 - references: team return of random, greedy, greedy-dedup, the per-agent oracle and the
   joint oracle (the random→oracle gap; the value of perfect coordination = joint − per-agent);
 - the best open-loop policy: the best of random constant joint actions (found by search);
-- on the long-run preset, the filter-bubble trend: exposure Gini, intra-list diversity and
-  cross-user overlap per episode under greedy vs random.
+- on the long-run presets, the filter-bubble trend (:mod:`benchmarks.bubble`): exposure
+  concentration and cross-user overlap per episode under greedy vs random, forked from one
+  burn-in, and the paired trend of greedy − random with 95% CIs over seeds.
 
 Figures are means over worlds with a 95% normal interval where it is cheap to give one.
 """
@@ -19,7 +20,6 @@ Figures are means over worlds with a 95% normal interval where it is cheap to gi
 from __future__ import annotations
 
 import argparse
-import itertools
 import sys
 import time
 from collections.abc import Sequence
@@ -27,6 +27,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+from benchmarks import bubble
+from benchmarks.bubble import BubbleSize
 
 BANDS = """\
 ## Bands and their sources
@@ -42,6 +45,17 @@ BANDS = """\
 The v1 presets reach these with ``utility_scale`` 3.0, ``no_click_utility`` 6.0 and
 ``position_decay`` 2.0 (examination weights 1, 0.40, 0.25, 0.19 for slots 1–4).
 """
+
+
+BUBBLE_INTRO = """\
+## Filter bubble
+
+Does a greedy recommender concentrate exposure and homogenise what users see over a long run,
+relative to a random one (Chaney et al. 2018)? Per seed, both arms continue one long run from
+the same state after a burn-in under random; the trend is the slope per episode of
+greedy − random (design: `benchmarks/bubble.py`). `marec/filter-bubble-v1`'s backbones only
+personalise; `marec/filter-bubble-v2` adds a trending (popularity) row, which ranks by the
+clicks the platform's own pages produced."""
 
 
 @dataclass
@@ -240,64 +254,13 @@ def preset_rows(env_id: str, size: dict[str, int], overrides: dict[str, Any]) ->
     return row
 
 
-def filter_bubble(env_id: str, size: dict[str, int], overrides: dict[str, Any]) -> list[str]:
-    """Per episode of a long run: exposure Gini, diversity, cross-user overlap (greedy vs
-    random); the trend is the least-squares slope per episode."""
-    lines = [
-        "| policy | episode | exposure Gini | intra-list diversity | cross-user overlap |",
-        "|---|---|---|---|---|",
-    ]
-    slopes = []
-    for policy in ("random", "greedy"):
-        env, info = _open(env_id, size["worlds"], overrides)
-        market, cfg = env.market, env.market.config
-        act = _learner_act(policy, info, 0)
-        market.seed(np.random.SeedSequence(0))
-        worlds = np.arange(size["worlds"])
-        series = []
-        for episode in range(size["episodes"]):
-            market.reset_worlds(worlds)
-            seen: dict[tuple[int, int], set[int]] = {}
-            gini = diversity = 0.0
-            for _ in range(cfg.max_cycles):
-                users = market.sessions.user.copy()
-                obs, masks = market.observations(), market.action_masks().astype(bool)
-                result = market.step(act(obs, masks, market))
-                for w in worlds:
-                    items = market.last_page.item[w]
-                    seen.setdefault((w, users[w]), set()).update(items[items >= 0].tolist())
-                gini = float(result.info["exposure_gini"][:, 0].mean())
-                diversity += float(result.info["diversity"][:, 0].mean()) / cfg.max_cycles
-            overlap = _cross_user_overlap(seen)
-            series.append((gini, diversity, overlap))
-            row = f"| {policy} | {episode} | {gini:.3f} | {diversity:.3f} | {overlap:.3f} |"
-            lines.append(row)
-        values = np.array(series)
-        slope = np.polyfit(np.arange(len(values)), values, 1)[0]
-        slopes.append((policy, slope))
-        env.close()
-    lines.append("")
-    for policy, slope in slopes:
-        lines.append(
-            f"- trend per episode under {policy}: Gini {slope[0]:+.4f}, diversity "
-            f"{slope[1]:+.4f}, overlap {slope[2]:+.4f}"
-        )
-    return lines
-
-
-def _cross_user_overlap(seen: dict[tuple[int, int], set[int]]) -> float:
-    """Mean Jaccard similarity of the item sets shown to pairs of users of one world."""
-    scores = []
-    for w in {key[0] for key in seen}:
-        sets = [s for (world, _), s in seen.items() if world == w and s]
-        for a, b in itertools.combinations(sets[:30], 2):
-            scores.append(len(a & b) / len(a | b))
-    return float(np.mean(scores)) if scores else 0.0
-
-
 SIZES = {
-    "full": {"worlds": 8, "steps": 200, "search": 6, "episodes": 5},
-    "quick": {"worlds": 4, "steps": 100, "search": 4, "episodes": 3},
+    "full": {"worlds": 8, "steps": 200, "search": 6},
+    "quick": {"worlds": 4, "steps": 100, "search": 4},
+}
+BUBBLE_SIZES = {
+    "full": BubbleSize(seeds=10, worlds=8, steps=200, burn_in=3, episodes=15),
+    "quick": BubbleSize(seeds=3, worlds=4, steps=100, burn_in=2, episodes=5),
 }
 
 
@@ -305,14 +268,18 @@ def build(size_name: str, env_ids: Sequence[str] | None = None) -> str:
     import marec_env
 
     size = SIZES[size_name]
-    ids = list(env_ids or [s.id for s in marec_env.ENV_SPECS if s.market and s.id.endswith("-v1")])
+    ids = list(env_ids or [s.id for s in marec_env.ENV_SPECS
+                           if s.market and not s.id.endswith("-v0")])  # fmt: skip
     started = time.perf_counter()
     tables: dict[str, dict[str, str]] = {}
-    bubble: list[str] = []
+    bubbles: list[str] = []
     for env_id in ids:
         overrides = {"max_cycles": size["steps"]}
         if marec_env.make_config(env_id).long_run:
-            bubble = filter_bubble(env_id, size, {"max_cycles": size["steps"]})
+            print(f"validity: {env_id} (filter bubble)", file=sys.stderr, flush=True)
+            result = bubble.measure(env_id, BUBBLE_SIZES[size_name])
+            bubbles += [f"## Filter bubble (`{env_id}`, long run)", "",
+                        *bubble.report(result, np.random.default_rng(0)), ""]  # fmt: skip
             continue
         print(f"validity: {env_id}", file=sys.stderr, flush=True)
         tables[env_id] = preset_rows(env_id, size, overrides)
@@ -344,8 +311,8 @@ def build(size_name: str, env_ids: Sequence[str] | None = None) -> str:
         " response for its own expected profit to greedy bidders (it reads hidden utilities).",
         "",
     ]
-    if bubble:
-        lines += ["## Filter bubble (`marec/filter-bubble-v1`, long run)", "", *bubble, ""]
+    if bubbles:
+        lines += [BUBBLE_INTRO, "", *bubbles]
     return "\n".join(lines)
 
 

@@ -103,6 +103,12 @@ class MarketEnv(ParallelEnv):
     * ``marec/clickbait-v1`` (new preset; no other preset changes): ``episode_end="session"``
       (an episode is one user's visit; agents terminate when the user leaves) and bait
       (``bait_topic``, ``bait_appeal``, ``bait_regret``).
+    * ``marec/filter-bubble-v2`` (new preset; v1 unchanged): filter-bubble-v1 with a
+      trending agent (backbone ``popularity``) in place of the text agent. Ranking by the
+      clicks the platform's own pages produced closes the feedback loop of Chaney et al.
+      (2018): over a long run greedy pages raise exposure concentration and cross-user
+      overlap relative to random ones, which v1's personalising backbones do not
+      (``docs/VALIDITY.md``, ``benchmarks/bubble.py``).
     * No dynamics change, v0 and v1: the vector env's ``reset(seed=[s_0, …, s_{B-1}])``
       gives world b the random streams of a ParallelEnv reset with ``s_b`` (an int seed
       behaves as before), so vector evaluation plays exactly the ParallelEnv's episodes.

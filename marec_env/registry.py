@@ -155,6 +155,24 @@ ENV_SPECS: tuple[EnvSpec, ...] = (
         },
     ),
     EnvSpec(
+        "marec/filter-bubble-v2",
+        "Long run v2: filter-bubble-v1 with a trending (popularity) agent in place of the text "
+        "agent, the feedback loop in which greedy pages homogenise what users see.",
+        {
+            **MARKETS_V1,
+            "allocation": "slate",
+            "reward_lambda": 0.0,
+            "feedback_sharing": "page",
+            "long_run": True,
+            "initial_items": 1000,
+            "n_users": 100,
+            # A trending row ranks by clicks the platform's own pages produced: what greedy
+            # pages show gets clicked, so it trends, so it is shown to everyone (Chaney et
+            # al. 2018). v1's backbones personalise only, and show no such trend.
+            "backbones": ("popularity", "cf", "content"),
+        },
+    ),
+    EnvSpec(
         "marec/clickbait-v1",
         "Foresight v1: an episode is one user's visit; bait wins clicks now and ends visits "
         "sooner, so planning ahead (γ > 0) pays.",

@@ -184,10 +184,10 @@ def test_within_list_r2_recovers_a_known_share_of_variance():
 
 
 def test_cross_user_overlap_is_the_mean_jaccard_within_a_world():
-    from benchmarks.validity import _cross_user_overlap
+    from benchmarks.bubble import cross_user_overlap
 
     seen = {(0, 1): {1, 2}, (0, 2): {2, 3}, (1, 5): {7}}
-    assert _cross_user_overlap(seen) == pytest.approx(1 / 3)
+    assert cross_user_overlap(seen) == pytest.approx(1 / 3)
 
 
 def test_heuristic_baselines_never_duplicate_and_order_positions():
