@@ -54,6 +54,17 @@ MARKETS_V1: dict[str, Any] = {
 }
 """What every ``-v1`` market preset shares (each adds its mechanism and reward)."""
 
+LONG_RUN_V1: dict[str, Any] = {
+    **MARKETS_V1,
+    "allocation": "slate",
+    "reward_lambda": 0.0,
+    "feedback_sharing": "page",
+    "long_run": True,
+    "initial_items": 1000,
+    "n_users": 100,
+}
+"""The long-run filter-bubble presets' shared settings (the catalog stays whole)."""
+
 ENV_SPECS: tuple[EnvSpec, ...] = (
     EnvSpec(
         "marec/coop-slate-v0",
@@ -144,28 +155,14 @@ ENV_SPECS: tuple[EnvSpec, ...] = (
     EnvSpec(
         "marec/filter-bubble-v1",
         "Long run v1: users, backbones and counts persist across episodes (feedback loops).",
-        {
-            **MARKETS_V1,
-            "allocation": "slate",
-            "reward_lambda": 0.0,
-            "feedback_sharing": "page",
-            "long_run": True,
-            "initial_items": 1000,
-            "n_users": 100,
-        },
+        LONG_RUN_V1,
     ),
     EnvSpec(
         "marec/filter-bubble-v2",
         "Long run v2: filter-bubble-v1 with a trending (popularity) agent in place of the text "
         "agent, the feedback loop in which greedy pages homogenise what users see.",
         {
-            **MARKETS_V1,
-            "allocation": "slate",
-            "reward_lambda": 0.0,
-            "feedback_sharing": "page",
-            "long_run": True,
-            "initial_items": 1000,
-            "n_users": 100,
+            **LONG_RUN_V1,
             # A trending row ranks by clicks the platform's own pages produced: what greedy
             # pages show gets clicked, so it trends, so it is shown to everyone (Chaney et
             # al. 2018). v1's backbones personalise only, and show no such trend.
