@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks import stats
+from benchmarks.policies import learner_act, open_vector
 
 METRICS = ("exposure Gini", "top-10 share", "overlap shown", "overlap clicked")
 ARMS = ("random", "greedy")
@@ -91,13 +92,11 @@ def run_arm(env_id: str, arm: str, seed: int, size: BubbleSize, **overrides: Any
 
 def start_run(env_id: str, seed: int, size: BubbleSize, **overrides: Any):
     """A vector env seeded for a new long run, and the policies of both arms."""
-    from benchmarks.validity import _learner_act, _open
-
-    env, info = _open(env_id, size.worlds, {"max_cycles": size.steps, **overrides})
+    env, info = open_vector(env_id, size.worlds, {"max_cycles": size.steps, **overrides})
     if not env.market.config.long_run:
         raise ValueError(f"{env_id} is not a long-run preset (long_run=False)")
     env.market.seed(np.random.SeedSequence(seed))
-    return env, {name: _learner_act(name, info, seed) for name in ARMS}
+    return env, {name: learner_act(name, info, seed) for name in ARMS}
 
 
 def play_episode(market, act, size: BubbleSize) -> tuple[float, ...]:
@@ -121,9 +120,10 @@ def _record_page(market, users: np.ndarray, shown: dict, clicked: dict,
     items, choice = market.last_page.item, market.world.last.choice
     for w in range(len(users)):
         page = items[w]
-        np.add.at(impressions[w], page[page >= 0], 1)
+        on_page = page[page >= 0]
+        np.add.at(impressions[w], on_page, 1)
         key = (w, int(users[w]))
-        shown.setdefault(key, set()).update(page[page >= 0].tolist())
+        shown.setdefault(key, set()).update(on_page.tolist())
         if choice[w] < len(page) and page[choice[w]] >= 0:
             clicked.setdefault(key, set()).add(int(page[choice[w]]))
 

@@ -30,6 +30,7 @@ import numpy as np
 
 from benchmarks import bubble
 from benchmarks.bubble import BubbleSize
+from benchmarks.policies import learner_act, open_vector
 
 BANDS = """\
 ## Bands and their sources
@@ -75,23 +76,6 @@ class Rollout:
     utilities: list[np.ndarray] = field(default_factory=list)
 
 
-def _open(env_id: str, worlds: int, overrides: dict[str, Any]):
-    import marec_env
-    from agents.envs import env_info
-
-    env = marec_env.vector_env(env_id, worlds, **overrides)
-    return env, env_info(env_id, env)
-
-
-def _policy(name: str, info, seed: int):
-    from agents.registry import LEARNERS, make_learner
-
-    # The table's joint oracle is a team-welfare reference on every preset, competitive too.
-    params = {"maximise_team_reward": True} if name == "oracle-joint" else {}
-    learner = make_learner(name, info, params, np.random.default_rng(seed))
-    return learner, LEARNERS[name].capabilities.reads_oracle
-
-
 def rollout(
     env_id: str,
     act,
@@ -102,7 +86,7 @@ def rollout(
     record_features: bool = False,
 ) -> Rollout:
     """Run ``act(obs, masks, market) -> (W, N) actions`` on a fresh market for ``steps``."""
-    env, info = _open(env_id, worlds, overrides)
+    env, info = open_vector(env_id, worlds, overrides)
     market = env.market
     cfg = market.config
     market.seed(np.random.SeedSequence(seed))
@@ -170,21 +154,6 @@ def within_list_r2(features: np.ndarray, utility: np.ndarray, columns: slice) ->
     return float(1.0 - residual.var() / max(test_y.var(), 1e-12))
 
 
-def _learner_act(name: str, info, seed: int):
-    from agents.base import Batch
-    from agents.envs import oracle_hook
-
-    learner, oracle = _policy(name, info, seed)
-
-    def act(obs, masks, market):
-        values = None
-        if oracle:  # the hook the learner names: true utilities or best-response values
-            values = getattr(market, oracle_hook(learner))()
-        return learner.act(Batch(obs, masks, values), explore=False)
-
-    return act
-
-
 def _constant_act(actions: np.ndarray):
     def act(obs, masks, market):
         return np.broadcast_to(actions, masks.shape[:2]).copy()
@@ -202,7 +171,7 @@ def preset_rows(env_id: str, size: dict[str, int], overrides: dict[str, Any]) ->
     import marec_env
 
     worlds, steps, search = size["worlds"], size["steps"], size["search"]
-    env, info = _open(env_id, 1, overrides)
+    env, info = open_vector(env_id, 1, overrides)
     cfg = marec_env.make_config(env_id, **overrides)
     row: dict[str, str] = {}
     rng = np.random.default_rng(0)
@@ -228,7 +197,7 @@ def preset_rows(env_id: str, size: dict[str, int], overrides: dict[str, Any]) ->
     if cfg.agent_budget > 0:
         policies += ["pid-pacing", "best-response"]
     for name in policies:
-        run = rollout(env_id, _learner_act(name, info, 0), worlds, steps, 0, overrides)
+        run = rollout(env_id, learner_act(name, info, 0), worlds, steps, 0, overrides)
         returns[name] = run.returns
         greedy_ctr = run.clicks.sum() / max(run.shows.sum(), 1)
         row[f"impression CTR ({name})"] = f"{greedy_ctr:.3f}"
