@@ -19,6 +19,7 @@ from types import ModuleType
 
 import numpy as np
 
+from marec_env import threads
 from marec_env.ranking import largest_values as _np_largest_values
 from marec_env.ranking import top_k_exact
 
@@ -73,6 +74,17 @@ def _nb() -> ModuleType:
     return _compiled
 
 
+def _by_rows(n_rows: int, call):
+    """``call(start, stop)`` of a row-wise kernel, split over the env's threads
+    (:func:`marec_env.threads.map_rows`) and joined back in row order."""
+    parts = threads.map_rows(n_rows, call)
+    if len(parts) == 1:
+        return parts[0]
+    if isinstance(parts[0], tuple):
+        return tuple(np.concatenate(column) for column in zip(*parts))
+    return np.concatenate(parts)
+
+
 # ---------------------------------------------------------------------- numpy twins
 def _np_top_k_released(raw, n_available, k, unscorable):
     effective = np.where(np.isfinite(raw), raw, unscorable).astype(np.float32, copy=False)
@@ -105,7 +117,8 @@ def top_k_released(
     raw = np.asarray(raw, np.float32)
     n_available = np.asarray(n_available, np.int64)
     if _enabled and raw.shape[1] >= k:
-        return _nb()._nb_top_k_released(raw, n_available, k, np.float32(unscorable))
+        kernel, unscorable = _nb()._nb_top_k_released, np.float32(unscorable)
+        return _by_rows(len(raw), lambda a, b: kernel(raw[a:b], n_available[a:b], k, unscorable))
     return _np_top_k_released(raw, n_available, k, np.float32(unscorable))
 
 
@@ -172,14 +185,14 @@ def factor_top_k(
     then scores with :func:`marec_env.recommenders.base.exact_product` (the same values)."""
     if not _enabled or deployed.shape[1] < k:
         return None
-    return _nb()._nb_factor_top_k(
-        deployed,
-        visible,
-        np.ascontiguousarray(user, np.float32),
-        np.asarray(worlds, np.int64),
-        np.asarray(n_available, np.int64),
-        k,
-        np.float32(unscorable),
+    kernel, unscorable = _nb()._nb_factor_top_k, np.float32(unscorable)
+    user = np.ascontiguousarray(user, np.float32)
+    worlds, n_available = np.asarray(worlds, np.int64), np.asarray(n_available, np.int64)
+    return _by_rows(
+        len(user),
+        lambda a, b: kernel(
+            deployed, visible, user[a:b], worlds[a:b], n_available[a:b], k, unscorable
+        ),
     )
 
 
@@ -202,14 +215,14 @@ def ideal_values(
     if _enabled and latent.shape[0] >= s:
         latent_t, quality = tables or (latent.T, quality)
         latent_t = np.ascontiguousarray(latent_t, np.float64)
-        return _nb()._nb_ideal_values_pruned(
-            np.ascontiguousarray(taste, np.float32),
-            latent_t,
-            latent_t.astype(np.float32),  # exact: the latents are float32
-            np.asarray(quality, np.float64),
-            float(quality_weight),
-            n_available,
-            s,
+        kernel, taste = _nb()._nb_ideal_values_pruned, np.ascontiguousarray(taste, np.float32)
+        latent_t32 = latent_t.astype(np.float32)  # exact: the latents are float32
+        quality, weight = np.asarray(quality, np.float64), float(quality_weight)
+        return _by_rows(
+            len(taste),
+            lambda a, b: kernel(
+                taste[a:b], latent_t, latent_t32, quality, weight, n_available[a:b], s
+            ),
         )
     stop = int(n_available.max())
     utility = np.asarray(taste, np.float64) @ np.asarray(latent[:stop], np.float64).T
@@ -348,7 +361,13 @@ def refine_top_k(
     (n_items, d) are float64; columns at or past ``n_available`` are unreleased."""
     n_available = np.asarray(n_available, np.int64)
     if _enabled and rough.shape[1] >= k and int(n_available.min()) >= k:
-        return _nb()._nb_refine_top_k(rough, unit, items, n_available, k, margin, unscorable)
+        kernel = _nb()._nb_refine_top_k
+        return _by_rows(
+            len(rough),
+            lambda a, b: kernel(
+                rough[a:b], unit[a:b], items, n_available[a:b], k, margin, unscorable
+            ),
+        )
     rough = rough.copy()
     rough[np.arange(rough.shape[1])[None, :] >= n_available[:, None]] = -np.inf
     kth = largest_values(rough, k)[:, k - 1].astype(np.float64)

@@ -128,6 +128,50 @@ def test_numba_and_numpy_paths_run_the_same_market(env_id):
     np.testing.assert_allclose(fast["obs"], plain["obs"], atol=1e-6)
 
 
+@needs_numba
+@pytest.mark.parametrize("env_id", ["marec/coop-slate-v0", "marec/coop-slate-v1"])
+def test_row_kernels_split_over_threads_run_the_same_market(env_id, monkeypatch):
+    """``num_threads`` > 1 splits the row-wise kernels over threads: the same trajectory (with
+    2 rows per thread, so that an 8-world market splits into 3 and 4 uneven ranges)."""
+    import marec_env.threads as env_threads
+
+    with ThreadLimit(1):
+        one = _trajectory(env_id, 8, 60)
+    monkeypatch.setattr(env_threads, "ROWS_PER_THREAD", 2)
+    calls, real_map_rows = [], env_threads.map_rows
+
+    def counted(n_rows, call):
+        calls.append(real_map_rows(n_rows, call))
+        return calls[-1]
+
+    monkeypatch.setattr(env_threads, "map_rows", counted)
+    for n in (3, 4):
+        with ThreadLimit(n):
+            split = _trajectory(env_id, 8, 60)
+        for key in ("cands", "pages", "choices"):
+            np.testing.assert_array_equal(split[key], one[key], err_msg=key)
+        np.testing.assert_allclose(split["rewards"], one["rewards"], atol=1e-6)
+        np.testing.assert_allclose(split["obs"], one["obs"], atol=1e-6)
+    assert max(len(parts) for parts in calls) == 4  # the kernels really were split
+
+
+def test_map_rows_covers_every_row_once_in_order(monkeypatch):
+    import marec_env.threads as env_threads
+
+    monkeypatch.setattr(env_threads, "ROWS_PER_THREAD", 10)
+
+    def ranges(n_rows):
+        return env_threads.map_rows(n_rows, lambda a, b: (a, b))
+
+    with ThreadLimit(4):
+        assert ranges(100) == [(0, 25), (25, 50), (50, 75), (75, 100)]
+        assert ranges(35) == [(0, 11), (11, 23), (23, 35)]  # 10 rows a thread at least
+        assert ranges(19) == [(0, 19)]
+    assert ranges(100) == [(0, 100)]  # outside an env's thread limit: one thread
+    with ThreadLimit(0):  # 0 leaves the process alone: one thread for the kernels too
+        assert ranges(100) == [(0, 100)]
+
+
 @pytest.mark.parametrize("env_id", MARKET_IDS)
 def test_candidate_lists_do_not_depend_on_the_batch(env_id, rng):
     """Every cached list of a many-world market equals that user's list computed alone
