@@ -38,6 +38,7 @@ from agents.base import (
     Transition,
     check_transition,
 )
+from agents.candidate_input import UTILITY_INPUTS, CandidateInput
 from agents.exploration import epsilon_greedy, linear_schedule
 from agents.params import check, positive, probability
 
@@ -81,6 +82,10 @@ class DQNParams:
     shared: bool = False
     """One Q-network for all agents (parameter sharing; each still learns from its own
     reward). The observation must tell agents apart (marec's carries the agent's one-hot)."""
+    utility_input: str = "observation"
+    """``observation``: the network maps the observation to one value per action;
+    ``candidate``: one network scores each action from its candidate's features, shared
+    across candidates (:mod:`agents.candidate_input`; needs the market's observation layout)."""
 
     def __post_init__(self) -> None:
         positive("dqn", "lr", self.lr)
@@ -97,6 +102,20 @@ class DQNParams:
         probability("dqn", "epsilon_end", self.epsilon_end)
         positive("dqn", "max_grad_norm", self.max_grad_norm)
         check(self.torch_threads >= 0, "dqn", "torch_threads", self.torch_threads, ">= 0")
+        check(self.utility_input in UTILITY_INPUTS, "dqn", "utility_input", self.utility_input,
+              ", ".join(UTILITY_INPUTS))  # fmt: skip
+
+
+def candidate_input(info: EnvInfo, params: DQNParams, who: str) -> CandidateInput | None:
+    """The per-action input builder when ``params.utility_input`` is ``candidate``."""
+    return CandidateInput(info, who) if params.utility_input == "candidate" else None
+
+
+def network_sizes(info: EnvInfo, params: DQNParams, inputs: CandidateInput | None) -> list[int]:
+    """Layer widths of a Q-network: observation → A values, or action features → 1 value."""
+    if inputs is None:
+        return [info.obs_dim, *params.hidden, info.n_actions]
+    return [inputs.dim, *params.hidden, 1]
 
 
 class StackedMLP(nn.Module):
@@ -230,7 +249,8 @@ class DQN(ReplayTraining, BaseLearner):
         if params.torch_threads:
             torch.set_num_threads(params.torch_threads)
         self.torch_rng = torch.Generator().manual_seed(int(rng.integers(2**62)))
-        sizes = [info.obs_dim, *params.hidden, info.n_actions]
+        self.inputs = candidate_input(info, params, self.name)
+        sizes = network_sizes(info, params, self.inputs)
         networks = 1 if params.shared else self.n_agents
         self.online = StackedMLP(networks, sizes, self.torch_rng)
         self.target = StackedMLP(networks, sizes, self.torch_rng)
@@ -258,10 +278,11 @@ class DQN(ReplayTraining, BaseLearner):
 
     def _q(self, net: StackedMLP, obs: torch.Tensor) -> torch.Tensor:
         """(N, B, A) action values of agent-major observations (N, B, D)."""
-        if not self.params.shared:
-            return net(obs)
-        n, b, d = obs.shape
-        return net(obs.reshape(1, n * b, d)).reshape(n, b, -1)
+        n, b, _ = obs.shape
+        x = obs if self.inputs is None else self.inputs(obs).reshape(n, -1, self.inputs.dim)
+        if self.params.shared:
+            x = x.reshape(1, -1, x.shape[-1])
+        return net(x).reshape(n, b, -1)
 
     def _gradient_step(self, b: dict[str, torch.Tensor]) -> None:
         q = self._q(self.online, b["obs"]).gather(2, b["actions"].unsqueeze(2)).squeeze(2)

@@ -58,7 +58,14 @@ from torch import nn
 
 from agents.acting import MaxPlusActing, MaxPlusParams
 from agents.base import BaseLearner, Batch, EnvInfo
-from agents.dqn import DQNParams, Replay, ReplayTraining, StackedMLP
+from agents.dqn import (
+    DQNParams,
+    Replay,
+    ReplayTraining,
+    StackedMLP,
+    candidate_input,
+    network_sizes,
+)
 from agents.exploration import epsilon_greedy, linear_schedule
 from agents.features import CandidateFeatures
 from agents.maxplus import CoordinationGraph, max_plus
@@ -112,7 +119,8 @@ class CoordinationNet(nn.Module):
         super().__init__()
         a, d = info.n_actions, info.obs_dim
         self.n_actions, self.rank = a, params.pair_rank
-        self.utility = StackedMLP(1, [d, *params.hidden, a], gen)
+        self.inputs = candidate_input(info, params, "maql-deep")
+        self.utility = StackedMLP(1, network_sizes(info, params, self.inputs), gen)
         self.payoff: StackedMLP | None = None
         if params.pair_network:
             width = 2 * a * self.rank if self.rank else a * a
@@ -128,8 +136,9 @@ class CoordinationNet(nn.Module):
 
     def local(self, obs: torch.Tensor) -> torch.Tensor:
         """(N, B, A) f(o_i) of agent-major observations (N, B, D)."""
-        n, b, d = obs.shape
-        return self.utility(obs.reshape(1, n * b, d)).reshape(n, b, -1)
+        n, b, _ = obs.shape
+        x = obs if self.inputs is None else self.inputs(obs)
+        return self.utility(x.reshape(1, -1, x.shape[-1])).reshape(n, b, -1)
 
     def pairs(
         self, obs: torch.Tensor, edges: list[tuple[int, int]], same: torch.Tensor | None = None
