@@ -74,6 +74,11 @@ class Rollout:
     churned: int = 0
     features: list[np.ndarray] = field(default_factory=list)
     utilities: list[np.ndarray] = field(default_factory=list)
+    budget_used: list[float] = field(default_factory=list)
+    """Per finished episode and agent: the share of ``agent_budget`` it spent (auctions)."""
+    budget_out: list[bool] = field(default_factory=list)
+    """Per finished episode and agent: whether it ended unable to enter the auction (budget
+    left below the reserve price)."""
 
 
 def rollout(
@@ -115,6 +120,10 @@ def rollout(
         out.churned += int((after != before_stated[ended]).any(axis=1).sum())
         done = np.flatnonzero(result.truncated | result.terminated)
         if len(done):
+            if cfg.agent_budget > 0:
+                spend = market.world.spend[done].ravel()
+                out.budget_used += (spend / cfg.agent_budget).tolist()
+                out.budget_out += (cfg.agent_budget - spend < cfg.reserve_price).tolist()
             market.reset_worlds(done)
     return out
 
@@ -161,6 +170,13 @@ def _constant_act(actions: np.ndarray):
     return act
 
 
+def _share(run: Rollout) -> str:
+    """Mean share of the budget an agent spent per episode, and how often it ran out."""
+    if not run.budget_used:
+        return "no episode ended"
+    return f"{np.mean(run.budget_used):.2f} (ran out: {np.mean(run.budget_out):.0%})"
+
+
 def _ci(values: np.ndarray) -> str:
     half = 1.96 * values.std(ddof=1) / np.sqrt(len(values)) if len(values) > 1 else 0.0
     return f"{values.mean():.2f} ± {half:.2f}"
@@ -201,6 +217,8 @@ def preset_rows(env_id: str, size: dict[str, int], overrides: dict[str, Any]) ->
         returns[name] = run.returns
         greedy_ctr = run.clicks.sum() / max(run.shows.sum(), 1)
         row[f"impression CTR ({name})"] = f"{greedy_ctr:.3f}"
+        if cfg.agent_budget > 0:
+            row[f"budget spent by episode end ({name})"] = _share(run)
     for name, value in returns.items():
         row[f"return: {name}"] = _ci(value)
     gap = returns["oracle-joint"].mean() - returns["random"].mean()
@@ -277,7 +295,11 @@ def build(size_name: str, env_ids: Sequence[str] | None = None) -> str:
         " `scenarios/clickbait-v1.yaml` measures it on `marec/clickbait-v1`, whose episode is"
         " one user's visit: its returns above sum the pages of consecutive visits, and it has"
         " no churn inside an episode. `best-response` (auction presets) plays each agent's best"
-        " response for its own expected profit to greedy bidders (it reads hidden utilities).",
+        " response for its own expected profit to greedy bidders (it reads hidden utilities)."
+        " `budget spent`: the mean share of `agent_budget` an agent spent by the end of an"
+        " episode; `ran out`: the share of agent-episodes that ended with less than the"
+        " reserve price left (unable to enter the auction). Where agents rarely run out,"
+        " pacing a budget has little to gain.",
         "",
     ]
     if bubbles:

@@ -183,6 +183,25 @@ def test_within_list_r2_recovers_a_known_share_of_variance():
     assert within_list_r2(x, y, slice(1, 2)) == pytest.approx(0.0, abs=0.01)
 
 
+def test_validity_rollout_reports_the_share_of_the_budget_each_episode_spent():
+    from benchmarks.validity import _constant_act, rollout
+
+    env_id = "marec/compete-auction-v1"
+    levels = marec_env.make_config(env_id).bid_levels
+    top_bid = _constant_act(np.full(3, levels - 1))  # every agent bids its highest level
+    used, out = {}, {}
+    for budget in (0.15, 1000.0):
+        overrides = {**small(env_id), "agent_budget": budget, "max_cycles": 60}
+        run = rollout(env_id, top_bid, 2, 120, 0, overrides)
+        used[budget], out[budget] = np.array(run.budget_used), np.array(run.budget_out)
+    assert used[0.15].shape == out[0.15].shape == (2 * 2 * 3,)  # episodes × worlds × agents
+    assert (used[0.15] >= 0).all() and (used[0.15] <= 1 + 1e-6).all()
+    assert out[0.15].sum() >= 3  # a tiny budget runs out (less than the reserve is left)
+    assert (used[0.15][out[0.15]] > 1 - 0.05 / 0.15).all()
+    assert (used[1000.0] < 0.01).all() and used[1000.0].sum() > 0  # a huge one never does
+    assert not out[1000.0].any()
+
+
 def test_cross_user_overlap_is_the_mean_jaccard_within_a_world():
     from benchmarks.bubble import cross_user_overlap
 
