@@ -191,6 +191,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-cycles", type=int, default=None, help="episode length override")
     parser.add_argument("--large-items", type=int, default=10000, help="0: skip the large row")
     parser.add_argument("--large-envs", type=int, default=1024)
+    parser.add_argument(
+        "--num-threads", type=int, default=None, help="env num_threads (default: the preset's, 1)"
+    )
     parser.add_argument("--stages", action="store_true", help="print the per-stage breakdown")
     parser.add_argument("--json", default=None, help="also write the results to this file")
     args = parser.parse_args(argv)
@@ -199,6 +202,8 @@ def main(argv: list[str] | None = None) -> int:
         overrides["backbones"] = tuple(args.backbones.split(","))
     if args.max_cycles:
         overrides["max_cycles"] = args.max_cycles
+    if args.num_threads is not None:
+        overrides["num_threads"] = args.num_threads
     results = {}
     par = _run_child(
         f"parallel_child({args.env_id!r}, {overrides!r}, {args.rounds}, {args.seconds}, "
