@@ -62,6 +62,8 @@ personalise; `marec/filter-bubble-v2` adds a trending (popularity) row, which ra
 clicks the platform's own pages produced."""
 
 
+V0_COLUMNS = slice(0, len(public_oracle.V0_PARTS))
+"""The v0 features' columns of :func:`benchmarks.public_oracle.public_features`."""
 PUBLIC = "oracle-joint on public features"
 """The joint oracle's rule on utilities predicted from public features
 (:mod:`benchmarks.public_oracle`)."""
@@ -202,7 +204,7 @@ def preset_rows(env_id: str, size: dict[str, int], overrides: dict[str, Any]) ->
     row["churn (share of leavers)"] = f"{rand.churned / max(rand.leavers, 1):.3f}"
     features = np.concatenate(rand.features)
     utility = np.concatenate(rand.utilities)
-    row["R² utility, v0 features"] = f"{within_list_r2(features, utility, slice(0, 6)):.3f}"
+    row["R² utility, v0 features"] = f"{within_list_r2(features, utility, V0_COLUMNS):.3f}"
     row["R² utility, + public"] = f"{within_list_r2(features, utility, slice(0, None)):.3f}"
     coef = public_oracle.fit(features, utility)
     public = public_oracle.act(info, coef, cfg.candidates, cfg.n_topics)
