@@ -129,29 +129,31 @@ def _nb_largest_values(values, k):
 
 
 @numba.njit(cache=True, nogil=True)
-def _nb_factor_top_k(deployed, visible, user, worlds, n_available, k, unscorable):
-    n, f = user.shape
-    m = deployed.shape[1]
+def _nb_dot_top_k(tables, table_of, visible, visible_of, weights, n_available, k, unscorable):
+    # Row r scores item j as the float64 sum over d, in order, of weights[r, d] times
+    # tables[table_of[r], d, j], rounded to float32 (``unscorable`` where
+    # visible[visible_of[r], j] is False), and keeps the k best like _nb_top_k_released.
+    # Item-major tables put the items of one d side by side, so each d is one vector pass
+    # over the items, and every item's sum still adds its terms in d order.
+    n, f = weights.shape
+    m = tables.shape[2]
     out_i = np.empty((n, k), np.int64)
     out_s = np.empty((n, k), np.float32)
-    u64 = np.empty(f, np.float64)
+    acc = np.empty(m, np.float64)
     row = np.empty(m, np.float32)
     keep = np.empty(m, np.int64)
     for r in range(n):
-        w = worlds[r]
-        for d in range(f):
-            u64[d] = user[r, d]
+        table, seen = tables[table_of[r]], visible[visible_of[r]]
         stop = min(n_available[r], m)
+        acc[:stop] = 0.0
+        for d in range(f):
+            x = np.float64(weights[r, d])
+            column = table[d]
+            for j in range(stop):
+                acc[j] += x * np.float64(column[j])
         for j in range(stop):
-            s = unscorable
-            if visible[w, j]:
-                acc = 0.0
-                for d in range(f):
-                    acc += np.float64(deployed[w, j, d]) * u64[d]
-                s = np.float32(acc)
-                if not np.isfinite(s):
-                    s = unscorable
-            row[j] = s
+            s = np.float32(acc[j])
+            row[j] = s if seen[j] and np.isfinite(s) else unscorable
         _select_released(row, stop, m, k, out_i, out_s, r, keep)
     return out_i, out_s
 
@@ -238,47 +240,99 @@ def _nb_rival_board(items):
 
 
 @numba.njit(cache=True, nogil=True)
+def _dots_in_order(unit, r, items, keep, count, exact):
+    # exact[e] = sum over d, in order, of unit[r, d] * items[keep[e], d] (float64). Four
+    # items at a time: each sum keeps its own order, so the values are those of one item at
+    # a time, but the four chains of dependent adds overlap instead of waiting on each other.
+    dim = unit.shape[1]
+    e = 0
+    while e + 4 <= count:
+        a, b, c, d4 = keep[e], keep[e + 1], keep[e + 2], keep[e + 3]
+        acc0 = acc1 = acc2 = acc3 = 0.0
+        for d in range(dim):
+            x = unit[r, d]
+            acc0 += x * items[a, d]
+            acc1 += x * items[b, d]
+            acc2 += x * items[c, d]
+            acc3 += x * items[d4, d]
+        exact[e], exact[e + 1], exact[e + 2], exact[e + 3] = acc0, acc1, acc2, acc3
+        e += 4
+    while e < count:
+        j = keep[e]
+        acc = 0.0
+        for d in range(dim):
+            acc += unit[r, d] * items[j, d]
+        exact[e] = acc
+        e += 1
+
+
+@numba.njit(cache=True, nogil=True)
+def _refine_row(row, stop, margin, unit, r, items, k, unscorable, out_i, out_s, best, keep, exact):
+    # Row r of the exact top-k: ``row[:stop]`` are rough scores within margin / 2 of the
+    # exact ones (in the same units), so only items within the margin of the k-th best rough
+    # score can reach the exact top k; those are rescored from ``unit`` and ``items``.
+    # The k-th largest rough score: a prefix the plain way, then only values above its bar
+    # (the k-th value never depends on values at or below it).
+    filled = 0
+    head = min(stop, max(_SAMPLE, k))
+    for j in range(head):
+        filled = _insert_value(best, 0, filled, k, row[j])
+    if stop > head:
+        bar = best[0, k - 1]
+        count = 0
+        for j in range(head, stop):
+            keep[count] = j
+            count += row[j] > bar
+        for e in range(count):
+            filled = _insert_value(best, 0, filled, k, row[keep[e]])
+    threshold = np.float64(best[0, k - 1]) - margin
+    count = 0
+    for j in range(stop):  # branch-free: the items within the margin, in id order
+        keep[count] = j
+        count += np.float64(row[j]) >= threshold
+    _dots_in_order(unit, r, items, keep, count, exact)
+    filled = 0
+    for e in range(count):
+        j = keep[e]
+        score = np.float32(exact[e])
+        if not np.isfinite(score):
+            score = unscorable
+        if filled < k:
+            _insert(out_i, out_s, r, filled, k, j, score)
+            filled += 1
+        elif score > out_s[r, k - 1]:
+            _insert(out_i, out_s, r, filled, k, j, score)
+
+
+@numba.njit(cache=True, nogil=True)
 def _nb_refine_top_k(rough, unit, items, n_available, k, margin, unscorable):
     n, m = rough.shape
     out_i = np.empty((n, k), np.int64)
     out_s = np.empty((n, k), np.float32)
     best = np.empty((1, k), np.float32)
     keep = np.empty(m, np.int64)
+    exact = np.empty(m, np.float64)
     for r in range(n):
         stop = min(n_available[r], m)
-        # The k-th largest rough score: a prefix the plain way, then only values above
-        # its bar (the k-th value never depends on values at or below it).
-        filled = 0
-        head = min(stop, max(_SAMPLE, k))
-        for j in range(head):
-            filled = _insert_value(best, 0, filled, k, rough[r, j])
-        if stop > head:
-            bar = best[0, k - 1]
-            count = 0
-            for j in range(head, stop):
-                keep[count] = j
-                count += rough[r, j] > bar
-            for e in range(count):
-                filled = _insert_value(best, 0, filled, k, rough[r, keep[e]])
-        threshold = np.float64(best[0, k - 1]) - margin
-        count = 0
-        for j in range(stop):  # branch-free: the items within the margin, in id order
-            keep[count] = j
-            count += np.float64(rough[r, j]) >= threshold
-        filled = 0
-        for e in range(count):
-            j = keep[e]
-            acc = 0.0
-            for d in range(unit.shape[1]):
-                acc += unit[r, d] * items[j, d]
-            score = np.float32(acc)
-            if not np.isfinite(score):
-                score = unscorable
-            if filled < k:
-                _insert(out_i, out_s, r, filled, k, j, score)
-                filled += 1
-            elif score > out_s[r, k - 1]:
-                _insert(out_i, out_s, r, filled, k, j, score)
+        _refine_row(rough[r], stop, margin, unit, r, items, k, unscorable, out_i, out_s, best,
+                    keep, exact)  # fmt: skip
+    return out_i, out_s
+
+
+@numba.njit(cache=True, nogil=True)
+def _nb_refine_pooled_top_k(pool, slots, unit, items, n_available, k, margins, unscorable):
+    # _nb_refine_top_k with row r's rough scores in pool[slots[r]] and its own margin.
+    n = slots.shape[0]
+    m = pool.shape[1]
+    out_i = np.empty((n, k), np.int64)
+    out_s = np.empty((n, k), np.float32)
+    best = np.empty((1, k), np.float32)
+    keep = np.empty(m, np.int64)
+    exact = np.empty(m, np.float64)
+    for r in range(n):
+        stop = min(n_available[r], m)
+        _refine_row(pool[slots[r]], stop, margins[r], unit, r, items, k, unscorable, out_i,
+                    out_s, best, keep, exact)  # fmt: skip
     return out_i, out_s
 
 

@@ -170,28 +170,39 @@ def largest_values(values: np.ndarray, k: int) -> np.ndarray:
     return _np_largest_values(values, k)
 
 
-def factor_top_k(
-    deployed: np.ndarray,
+def dot_top_k(
+    tables: np.ndarray,
+    table_of: np.ndarray,
     visible: np.ndarray,
-    user: np.ndarray,
-    worlds: np.ndarray,
+    visible_of: np.ndarray,
+    weights: np.ndarray,
     n_available: np.ndarray,
     k: int,
     unscorable: np.float32,
 ) -> tuple[np.ndarray, np.ndarray] | None:
-    """Fused scoring + top-k of a factor model: score of item j for row r is the float64
-    dot ``deployed[worlds[r], j] · user[r]`` rounded to float32 (−inf → ``unscorable`` where
-    not ``visible``), selected like :func:`top_k_released`. None without numba: the caller
-    then scores with :func:`marec_env.recommenders.base.exact_product` (the same values)."""
-    if not _enabled or deployed.shape[1] < k:
+    """Fused scoring + top-k of a linear model over item-major tables: row r scores item j
+    as the float64 dot of ``weights[r]`` (n, f) with ``tables[table_of[r], :, j]`` (tables:
+    (n_tables, f, n_items)), rounded to float32; ``unscorable`` where
+    ``visible[visible_of[r], j]`` is False or the score is not finite; selected like
+    :func:`top_k_released`. None without numba: the caller then scores with
+    :func:`marec_env.recommenders.base.exact_product` (the same values up to float64
+    rounding)."""
+    if not _enabled or tables.shape[2] < k:
         return None
-    kernel, unscorable = _nb()._nb_factor_top_k, np.float32(unscorable)
-    user = np.ascontiguousarray(user, np.float32)
-    worlds, n_available = np.asarray(worlds, np.int64), np.asarray(n_available, np.int64)
+    kernel, unscorable = _nb()._nb_dot_top_k, np.float32(unscorable)
+    table_of, visible_of = np.asarray(table_of, np.int64), np.asarray(visible_of, np.int64)
+    n_available = np.asarray(n_available, np.int64)
     return _by_rows(
-        len(user),
+        len(weights),
         lambda a, b: kernel(
-            deployed, visible, user[a:b], worlds[a:b], n_available[a:b], k, unscorable
+            tables,
+            table_of[a:b],
+            visible,
+            visible_of[a:b],
+            weights[a:b],
+            n_available[a:b],
+            k,
+            unscorable,
         ),
     )
 
@@ -368,6 +379,43 @@ def refine_top_k(
                 rough[a:b], unit[a:b], items, n_available[a:b], k, margin, unscorable
             ),
         )
+    return _np_refine_top_k(rough, unit, items, n_available, k, margin, unscorable)
+
+
+def refine_pooled_top_k(
+    pool: np.ndarray,
+    slots: np.ndarray,
+    unit: np.ndarray,
+    items: np.ndarray,
+    n_available: np.ndarray,
+    k: int,
+    margins: np.ndarray,
+    unscorable: np.float32,
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`refine_top_k` with row r's rough scores in ``pool[slots[r]]`` (read in place,
+    not gathered) and its own margin ``margins[r]``."""
+    n_available = np.asarray(n_available, np.int64)
+    margins = np.asarray(margins, np.float64)
+    if _enabled and pool.shape[1] >= k and int(n_available.min()) >= k:
+        kernel = _nb()._nb_refine_pooled_top_k
+        return _by_rows(
+            len(slots),
+            lambda a, b: kernel(
+                pool,
+                slots[a:b],
+                unit[a:b],
+                items,
+                n_available[a:b],
+                k,
+                margins[a:b],
+                unscorable,
+            ),
+        )
+    return _np_refine_top_k(pool[slots], unit, items, n_available, k, margins, unscorable)
+
+
+def _np_refine_top_k(rough, unit, items, n_available, k, margin, unscorable):
+    # ``margin``: one for every row, or one per row.
     rough = rough.copy()
     rough[np.arange(rough.shape[1])[None, :] >= n_available[:, None]] = -np.inf
     kth = largest_values(rough, k)[:, k - 1].astype(np.float64)

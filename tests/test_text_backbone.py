@@ -8,10 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from marec_env import kernels
 from marec_env.config import MarketConfig
 from marec_env.core.catalog import Catalog, generate_catalog
-from marec_env.recommenders import encoder
+from marec_env.recommenders import encoder, text_rows
 from marec_env.recommenders.base import Backbone
+from marec_env.recommenders.candidates import UNSCORABLE
 from marec_env.recommenders.encoder import TextEncoder, TextInputError
 from marec_env.recommenders.text import TextBackbone
 
@@ -183,6 +185,84 @@ def test_incremental_update_is_exact(
         mean = np.mean(texts, axis=0)
         recomputed[row] = item_vecs @ (mean / np.linalg.norm(mean))
     np.testing.assert_allclose(backbone.scores(worlds, users), recomputed, atol=2e-5)
+
+
+def _exact_top_k(backbone: TextBackbone, worlds, users, n_available, k: int):
+    """The top-k of a full float64 pass over every item (no rough scores at all)."""
+    raw = backbone.scores(worlds, users)
+    return kernels.top_k_released(raw, n_available, k, UNSCORABLE)
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_raw_rows_pick_the_exact_top_k_over_long_histories(
+    catalog: Catalog, config: MarketConfig, enc: TextEncoder, fast: bool, monkeypatch
+) -> None:
+    """Users with a click history read rough scores from pooled raw rows (one Gram row added
+    per click). Over 300 clicks per user (duplicates within a call, new users and resets in
+    between, and a pool too small for everyone) the rows stay within the error their margin
+    allows, and top_k equals a full float64 pass, pooled and unpooled rows alike."""
+    previous = kernels.use_numba(fast)
+    monkeypatch.setattr(text_rows, "POOL_MAX_BYTES", 4 * N_ITEMS * 20)  # 20 of 36 users
+    try:
+        backbone = _fresh(catalog, config, enc)
+        rng = np.random.default_rng(11)
+        worlds, users = _all_slots()
+        for step in range(900):
+            n = 16
+            w, u = rng.integers(WORLDS, size=n), rng.integers(N_USERS, size=n)
+            items = rng.integers(N_ITEMS, size=n)
+            backbone.learn(w, u, items, rng.random(n) < 0.9, np.full(n, step))
+            if step % 300 == 150:  # some users leave, a world restarts
+                backbone.new_users(w[:3], u[:3], np.zeros((3, N_TOPICS), np.float32), u[:3])
+                backbone.reset(np.array([step % WORLDS]), rng)
+                gone = worlds == step % WORLDS
+                backbone.new_users(
+                    worlds[gone], users[gone], np.zeros((gone.sum(), N_TOPICS)), users[gone]
+                )
+        rows = backbone.raw_rows
+        slots = rows.slot[worlds, users]
+        assert 0 < (slots >= 0).sum() < len(slots)  # the pool filled up: both paths run
+        assert backbone.counts.max() > 100
+        held = slots >= 0
+        exact = backbone.sums[worlds[held], users[held]].astype(np.float64) @ (
+            backbone.item_embeddings.astype(np.float64).T
+        )
+        drift = np.abs(rows.pool[slots[held]] - exact).max(axis=1)
+        bound = text_rows.raw_margins(backbone.counts[worlds[held], users[held]]) / 4
+        assert (drift <= bound).all() and drift.max() > 0
+        for stop in (config.initial_items, N_ITEMS):
+            n_available = np.full(len(worlds), stop)
+            fused = backbone.top_k(worlds, users, n_available, 10, UNSCORABLE)
+            full = _exact_top_k(backbone, worlds, users, n_available, 10)
+            np.testing.assert_array_equal(fused[0], full[0])
+            np.testing.assert_array_equal(fused[1], full[1])
+    finally:
+        kernels.use_numba(previous)
+
+
+def test_raw_rows_follow_one_world_clicks(
+    catalog: Catalog, config: MarketConfig, enc: TextEncoder
+) -> None:
+    """The one-world click path keeps the same rows as the batched one."""
+    one = TextBackbone(catalog, config, num_worlds=1, encoder=enc)
+    batched = TextBackbone(catalog, config, num_worlds=2, encoder=enc)
+    users = np.arange(N_USERS)
+    one.new_users(np.zeros(N_USERS, np.int64), users, np.zeros((N_USERS, N_TOPICS)), users)
+    both = np.zeros(N_USERS, np.int64), users
+    batched.new_users(*both, np.zeros((N_USERS, N_TOPICS)), users)
+    rng = np.random.default_rng(2)
+    for step in range(60):
+        user, item = np.array([rng.integers(N_USERS)]), np.array([rng.integers(N_ITEMS)])
+        zero = np.zeros(1, np.int64)
+        one.learn(zero, user, item, np.array([True]), zero + step)
+        batched.learn(np.array([0, 1]), np.r_[user, 0], np.r_[item, 0], np.array([True, False]),
+                      np.r_[zero, zero])  # fmt: skip
+    held = one.raw_rows.slot[0] >= 0
+    assert held.sum() > 3
+    np.testing.assert_array_equal(
+        one.raw_rows.pool[one.raw_rows.slot[0][held]],
+        batched.raw_rows.pool[batched.raw_rows.slot[0][held]],
+    )
 
 
 def test_reset_clears_only_those_worlds(

@@ -23,6 +23,7 @@ from marec_env.config import MarketConfig
 from marec_env.core.catalog import Catalog
 from marec_env.recommenders.base import Backbone, exact_product
 from marec_env.recommenders.encoder import TextEncoder, encoder_from_config
+from marec_env.recommenders.text_rows import RawScoreRows, raw_margins
 
 _TINY = np.float32(1e-12)
 
@@ -63,8 +64,14 @@ class TextBackbone(Backbone):
         """Whether ``sums`` holds the profile. A user who has not clicked yet is just their
         sign-up text, so the row stays zero until the first click (cheap resets and sign-ups;
         such users share one exact candidate list per text, see :meth:`shared_keys`)."""
+        self.raw_rows = RawScoreRows(num_worlds, self.num_users, catalog.n_items)
+        """Rough raw scores of the users who own a sum, one Gram row added per click
+        (:mod:`marec_env.recommenders.text_rows`): :meth:`top_k` reads them instead of
+        multiplying the profile by every item."""
 
-    _DERIVED = ("_items_t", "_items_t32", "_items64", "_margin", "_text_scores")
+    _DERIVED = (
+        "_items_t", "_items_t32", "_items64", "_margin", "_text_scores", "_gram", "_raw_texts",
+    )  # fmt: skip
     """Attributes rebuilt from the embeddings (:meth:`_derive`), never pickled."""
 
     def _derive(self) -> None:
@@ -76,6 +83,8 @@ class TextBackbone(Backbone):
         self._items64 = self.item_embeddings.astype(np.float64)
         self._margin = 4.0 * (self.item_embeddings.shape[1] + 2) * 2.0**-24
         self._text_scores: np.ndarray | None = None
+        self._gram: np.ndarray | None = None
+        self._raw_texts: np.ndarray | None = None
 
     def __getstate__(self) -> dict[str, object]:
         # Derived copies of the embeddings are rebuilt on unpickling, not shipped.
@@ -93,6 +102,7 @@ class TextBackbone(Backbone):
         own = self.own_sum[worlds]
         if own.any():  # only rows that hold a sum are non-zero
             self.sums[np.repeat(worlds, own.sum(axis=1)), np.nonzero(own)[1]] = 0.0
+            self.raw_rows.release_worlds(worlds)
         self.own_sum[worlds] = False
         self.counts[worlds] = 0
 
@@ -117,6 +127,7 @@ class TextBackbone(Backbone):
         if own.any():
             self.sums[worlds[own], users[own]] = 0.0
             self.own_sum[worlds[own], users[own]] = False
+            self.raw_rows.release(worlds[own], users[own])
         self.text_id[worlds, users] = ids
         self.counts[worlds, users] = 1
 
@@ -158,6 +169,8 @@ class TextBackbone(Backbone):
             # Several clicks of one user in one call: accumulate in event order.
             np.add.at(self.sums, (w, u), vectors)
             np.add.at(self.counts, (w, u), 1)
+        if self.raw_rows.enabled:
+            self.raw_rows.add(w, u, self.gram(), it)
         return changed
 
     def _learn_one(self, user: int, item: int) -> None:
@@ -166,11 +179,12 @@ class TextBackbone(Backbone):
         if not 0 <= item < n_items:
             raise IndexError(f"items must lie in [0, {n_items}), got values in [{item}, {item}]")
         if not self.own_sum[0, user]:
-            if self.counts[0, user] == 1:
-                self.sums[0, user] = self.profile_embeddings[self.text_id[0, user]]
-            self.own_sum[0, user] = True
+            self._materialise(np.zeros(1, np.int64), np.array([user]))
         self.sums[0, user] += self.item_embeddings[item]
         self.counts[0, user] += 1
+        slot = self.raw_rows.slot[0, user]
+        if slot >= 0:
+            self.raw_rows.pool[slot] += self.gram()[item]
 
     def _materialise(self, worlds: np.ndarray, users: np.ndarray) -> None:
         """Write the implicit profile (sign-up text, or zero) of these users into ``sums``."""
@@ -183,6 +197,10 @@ class TextBackbone(Backbone):
             self.text_id[w, u][signed_up]
         ]
         self.own_sum[w, u] = True
+        if self.raw_rows.enabled:
+            starts = self.raw_texts()[self.text_id[w, u]]
+            starts[~signed_up] = 0.0
+            self.raw_rows.allocate(w, u, starts)
 
     def profiles(self, worlds: np.ndarray, users: np.ndarray) -> np.ndarray:
         """(n, dim) float32 profile sums (a copy), implicit sign-up profiles included."""
@@ -215,10 +233,49 @@ class TextBackbone(Backbone):
         off by at most 384 · 2⁻²⁴ ≈ 2.3e-5), and only those are rescored in float64. Items
         outside cannot reach the top k, so the result equals a full float64 pass."""
         unit = _unit_rows(self.profiles(worlds, users))
+        slots = self.raw_rows.slot[worlds, users]
+        pooled = slots >= 0
+        if not pooled.any():
+            return self._top_k_by_product(unit, n_available, k, unscorable)
+        n_available = np.asarray(n_available, np.int64)
+        margins = raw_margins(self.counts[worlds[pooled], users[pooled]])
+        pool = self.raw_rows.pool
+        if pooled.all():
+            return kernels.refine_pooled_top_k(
+                pool, slots, unit, self._items64, n_available, k, margins, unscorable
+            )
+        items, scores = np.empty((len(slots), k), np.int64), np.empty((len(slots), k), np.float32)
+        items[pooled], scores[pooled] = kernels.refine_pooled_top_k(
+            pool, slots[pooled], unit[pooled], self._items64, n_available[pooled], k, margins,
+            unscorable,
+        )  # fmt: skip
+        rest = ~pooled
+        items[rest], scores[rest] = self._top_k_by_product(
+            unit[rest], n_available[rest], k, unscorable
+        )
+        return items, scores
+
+    def _top_k_by_product(self, unit, n_available, k, unscorable):
+        """:meth:`top_k` for users without raw rows: a float32 product gives the rough
+        scores."""
         rough = unit.astype(np.float32) @ self._items_t32
         return kernels.refine_top_k(
             rough, unit, self._items64, n_available, k, self._margin, unscorable
         )
+
+    def gram(self) -> np.ndarray:
+        """(n_items, n_items) float32 ``e_i · e_j``: float64 products rounded once."""
+        if self._gram is None:
+            self._gram = exact_product(self._items64, self._items_t)
+            self._gram.flags.writeable = False
+        return self._gram
+
+    def raw_texts(self) -> np.ndarray:
+        """(n_profile_texts, n_items) float32 sign-up text · item: a profile's first row."""
+        if self._raw_texts is None:
+            self._raw_texts = exact_product(self.profile_embeddings, self._items_t)
+            self._raw_texts.flags.writeable = False
+        return self._raw_texts
 
     def shared_keys(self, worlds: np.ndarray, users: np.ndarray) -> np.ndarray:
         """A user who has not clicked yet is their sign-up text: key = that text's index."""
