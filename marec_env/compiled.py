@@ -37,35 +37,37 @@ def _insert_value(out, r, filled, k, v):
     return filled
 
 
-_SAMPLE = 96
-"""Items selected the plain way before a first bar is known; after them, one branch-free
-pass keeps only the items above the bar, and only those go through sorted insertion."""
+_BLOCK = 16
+"""Items the selection checks against its bar at once, before reading them one by one."""
 
 
 @numba.njit(cache=True, nogil=True)
-def _select_released(row, stop, m, k, out_i, out_s, r, keep):
+def _select_released(row, stop, m, k, out_i, out_s, r):
     # Row r's best k of ``row[:stop]`` (effective scores of released items, never NaN), then
-    # unreleased ids at -inf while fewer than k: exactly the plain insertion scan, because an
-    # item at or below the running k-th score (the bar only rises) never enters, and the
-    # survivors are inserted in id order.
+    # unreleased ids at -inf while fewer than k: the plain insertion scan in id order, with a
+    # block of items skipped at once when none of them beats the running k-th best (the bar
+    # only rises, and an item at or below it never enters).
     filled = 0
-    head = min(stop, max(_SAMPLE, k))
-    for j in range(head):
-        if filled < k:
-            _insert(out_i, out_s, r, filled, k, j, row[j])
-            filled += 1
-        elif row[j] > out_s[r, k - 1]:
-            _insert(out_i, out_s, r, filled, k, j, row[j])
-    if stop > head:  # here filled == k
-        bar = out_s[r, k - 1]
-        count = 0
-        for j in range(head, stop):
-            keep[count] = j
-            count += row[j] > bar
-        for e in range(count):
-            j = keep[e]
-            if row[j] > out_s[r, k - 1]:
-                _insert(out_i, out_s, r, filled, k, j, row[j])
+    j = 0
+    while j < stop and filled < k:
+        _insert(out_i, out_s, r, filled, k, j, row[j])
+        filled += 1
+        j += 1
+    bar = out_s[r, k - 1]
+    while j + _BLOCK <= stop:
+        hit = False
+        for q in range(_BLOCK):  # a fixed count, no branch: one flag for the block
+            hit |= row[j + q] > bar
+        if hit:
+            for q in range(j, j + _BLOCK):
+                if row[q] > bar:
+                    _insert(out_i, out_s, r, filled, k, q, row[q])
+                    bar = out_s[r, k - 1]
+        j += _BLOCK
+    for q in range(j, stop):
+        if row[q] > bar:
+            _insert(out_i, out_s, r, filled, k, q, row[q])
+            bar = out_s[r, k - 1]
     j = stop
     while filled < k and j < m:
         out_i[r, filled] = j
@@ -80,13 +82,12 @@ def _nb_top_k_released(raw, n_available, k, unscorable):
     out_i = np.empty((n, k), np.int64)
     out_s = np.empty((n, k), np.float32)
     row = np.empty(m, np.float32)
-    keep = np.empty(m, np.int64)
     for r in range(n):
         stop = min(n_available[r], m)
         for j in range(stop):
             v = raw[r, j]
             row[j] = v if np.isfinite(v) else unscorable
-        _select_released(row, stop, m, k, out_i, out_s, r, keep)
+        _select_released(row, stop, m, k, out_i, out_s, r)
     return out_i, out_s
 
 
@@ -129,6 +130,63 @@ def _nb_largest_values(values, k):
 
 
 @numba.njit(cache=True, nogil=True)
+def _nb_factor_top_k(deployed, visible, user, worlds, n_available, k, unscorable):
+    # Row r: the float64 dot of user[r] with deployed[worlds[r], j], summed over factors in
+    # order and rounded to float32, for the visible items j only; then the items the backbone
+    # cannot score, by id (they tie at ``unscorable``); then unreleased ids (-inf). That is
+    # _nb_top_k_released over the full row, without touching invisible items' factors.
+    n, f = user.shape
+    m = deployed.shape[1]
+    out_i = np.empty((n, k), np.int64)
+    out_s = np.empty((n, k), np.float32)
+    u64 = np.empty(f, np.float64)
+    keep = np.empty(m, np.int64)
+    scorable = np.zeros(m, np.bool_)  # back to all False after each row
+    for r in range(n):
+        w = worlds[r]
+        for d in range(f):
+            u64[d] = user[r, d]
+        stop = min(n_available[r], m)
+        count = 0
+        for j in range(stop):  # branch-free: the visible items, in id order
+            keep[count] = j
+            count += visible[w, j]
+        filled = 0
+        for e in range(count):
+            j = keep[e]
+            acc = 0.0
+            for d in range(f):
+                acc += np.float64(deployed[w, j, d]) * u64[d]
+            s = np.float32(acc)
+            if not np.isfinite(s):
+                continue
+            scorable[j] = True
+            if s == unscorable:  # (never in practice) it ties with the fillers below
+                scorable[j] = False
+                continue
+            if filled < k:
+                _insert(out_i, out_s, r, filled, k, j, s)
+                filled += 1
+            elif s > out_s[r, k - 1]:
+                _insert(out_i, out_s, r, filled, k, j, s)
+        j = 0
+        while filled < k and j < stop:  # ties at ``unscorable`` go to the lower id
+            if not scorable[j]:
+                _insert(out_i, out_s, r, filled, k, j, unscorable)
+                filled += 1
+            j += 1
+        for e in range(count):
+            scorable[keep[e]] = False
+        j = stop
+        while filled < k and j < m:
+            out_i[r, filled] = j
+            out_s[r, filled] = -np.inf
+            filled += 1
+            j += 1
+    return out_i, out_s
+
+
+@numba.njit(cache=True, nogil=True)
 def _nb_dot_top_k(tables, table_of, visible, visible_of, weights, n_available, k, unscorable):
     # Row r scores item j as the float64 sum over d, in order, of weights[r, d] times
     # tables[table_of[r], d, j], rounded to float32 (``unscorable`` where
@@ -141,7 +199,6 @@ def _nb_dot_top_k(tables, table_of, visible, visible_of, weights, n_available, k
     out_s = np.empty((n, k), np.float32)
     acc = np.empty(m, np.float64)
     row = np.empty(m, np.float32)
-    keep = np.empty(m, np.int64)
     for r in range(n):
         table, seen = tables[table_of[r]], visible[visible_of[r]]
         stop = min(n_available[r], m)
@@ -154,7 +211,7 @@ def _nb_dot_top_k(tables, table_of, visible, visible_of, weights, n_available, k
         for j in range(stop):
             s = np.float32(acc[j])
             row[j] = s if seen[j] and np.isfinite(s) else unscorable
-        _select_released(row, stop, m, k, out_i, out_s, r, keep)
+        _select_released(row, stop, m, k, out_i, out_s, r)
     return out_i, out_s
 
 
@@ -199,15 +256,10 @@ def _nb_ideal_values_pruned(taste, latent_t, latent_t32, quality, quality_weight
                 rough[j] += weight * latent_t32[d, j]
         # |rough - exact| <= (t + 2) ulp-sized errors of terms bounded by ``bound``.
         margin = 4.0 * (t + 4) * 2.0**-24 * bound + 1e-30
-        # The s-th best of a prefix is at most the s-th best of all: a safe first bar.
-        filled = 0
-        for j in range(min(stop, _SAMPLE)):
-            filled = _insert_value(best, 0, filled, s, rough[j])
-        threshold = np.float64(best[0, s - 1]) - 2.0 * margin
-        count = 0
-        for j in range(stop):  # branch-free compaction of the items that may reach the s best
-            keep[count] = j
-            count += np.float64(rough[j]) >= threshold
+        # Every item whose exact utility can reach the s best lies within two margins of
+        # the s-th best rough value.
+        threshold = np.float64(_kth_largest(rough, stop, s, best)) - 2.0 * margin
+        count = _at_least(rough, stop, threshold, keep)
         filled = 0
         for e in range(count):
             j = keep[e]
@@ -267,29 +319,59 @@ def _dots_in_order(unit, r, items, keep, count, exact):
 
 
 @numba.njit(cache=True, nogil=True)
+def _kth_largest(row, stop, k, best):
+    # The k-th largest of row[:stop] (k <= stop), by the block-skipping scan of
+    # _select_released on values alone.
+    filled = 0
+    for j in range(k):
+        filled = _insert_value(best, 0, filled, k, row[j])
+    bar = best[0, k - 1]
+    j = k
+    while j + _BLOCK <= stop:
+        hit = False
+        for q in range(_BLOCK):
+            hit |= row[j + q] > bar
+        if hit:
+            for q in range(j, j + _BLOCK):
+                if row[q] > bar:
+                    filled = _insert_value(best, 0, filled, k, row[q])
+                    bar = best[0, k - 1]
+        j += _BLOCK
+    for q in range(j, stop):
+        if row[q] > bar:
+            filled = _insert_value(best, 0, filled, k, row[q])
+            bar = best[0, k - 1]
+    return bar
+
+
+@numba.njit(cache=True, nogil=True)
+def _at_least(row, stop, threshold, keep):
+    # The ids j < stop with row[j] >= threshold (compared in float64), in id order, into
+    # keep; returns their count. Blocks with none are skipped after one branch-free check.
+    count = 0
+    j = 0
+    while j + _BLOCK <= stop:
+        hit = False
+        for q in range(_BLOCK):
+            hit |= np.float64(row[j + q]) >= threshold
+        if hit:
+            for q in range(j, j + _BLOCK):
+                keep[count] = q
+                count += np.float64(row[q]) >= threshold
+        j += _BLOCK
+    for q in range(j, stop):
+        keep[count] = q
+        count += np.float64(row[q]) >= threshold
+    return count
+
+
+@numba.njit(cache=True, nogil=True)
 def _refine_row(row, stop, margin, unit, r, items, k, unscorable, out_i, out_s, best, keep, exact):
     # Row r of the exact top-k: ``row[:stop]`` are rough scores within margin / 2 of the
     # exact ones (in the same units), so only items within the margin of the k-th best rough
     # score can reach the exact top k; those are rescored from ``unit`` and ``items``.
-    # The k-th largest rough score: a prefix the plain way, then only values above its bar
-    # (the k-th value never depends on values at or below it).
-    filled = 0
-    head = min(stop, max(_SAMPLE, k))
-    for j in range(head):
-        filled = _insert_value(best, 0, filled, k, row[j])
-    if stop > head:
-        bar = best[0, k - 1]
-        count = 0
-        for j in range(head, stop):
-            keep[count] = j
-            count += row[j] > bar
-        for e in range(count):
-            filled = _insert_value(best, 0, filled, k, row[keep[e]])
-    threshold = np.float64(best[0, k - 1]) - margin
-    count = 0
-    for j in range(stop):  # branch-free: the items within the margin, in id order
-        keep[count] = j
-        count += np.float64(row[j]) >= threshold
+    threshold = np.float64(_kth_largest(row, stop, k, best)) - margin
+    count = _at_least(row, stop, threshold, keep)
     _dots_in_order(unit, r, items, keep, count, exact)
     filled = 0
     for e in range(count):

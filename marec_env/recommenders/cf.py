@@ -32,21 +32,13 @@ class CollaborativeBackbone(Backbone):
         f = config.cf_factors
         self.user_factors = np.zeros((num_worlds, self.num_users, f), np.float32)
         self.item_factors = np.zeros((num_worlds, catalog.n_items, f), np.float32)
-        self.deployed_t = np.zeros((num_worlds, f, catalog.n_items), np.float32)
-        """Deployed item factors, item-major ((W, f, n_items)): the fused scoring kernel
-        reads one factor of many items at a time. :attr:`deployed` is its (W, n_items, f)
-        view."""
+        self.deployed = np.zeros((num_worlds, catalog.n_items, f), np.float32)
         self.clicks = np.zeros((num_worlds, catalog.n_items), np.int64)
         self.visible = np.zeros((num_worlds, catalog.n_items), bool)
         self.undeployed = np.zeros((num_worlds, catalog.n_items), bool)
         """Item rows trained since the world last deployed: a deployment copies only these
         (the other rows of ``deployed`` already equal ``item_factors``)."""
         self.rng = np.random.Generator(np.random.PCG64(0))
-
-    @property
-    def deployed(self) -> np.ndarray:
-        """(W, n_items, f) float32 item factors as last deployed (a view of ``deployed_t``)."""
-        return self.deployed_t.transpose(0, 2, 1)
 
     def reset(self, worlds: np.ndarray, rng: np.random.Generator) -> None:
         self.rng = rng
@@ -96,10 +88,14 @@ class CollaborativeBackbone(Backbone):
         return out
 
     def top_k(self, worlds, users, n_available, k, unscorable):
-        worlds = np.asarray(worlds, np.int64)
-        user = self.user_factors[worlds, users]
-        return kernels.dot_top_k(
-            self.deployed_t, worlds, self.visible, worlds, user, n_available, k, unscorable
+        return kernels.factor_top_k(
+            self.deployed,
+            self.visible,
+            self.user_factors[worlds, users],
+            worlds,
+            n_available,
+            k,
+            unscorable,
         )
 
     def learn(self, worlds, users, items, clicked, t) -> np.ndarray:
