@@ -119,6 +119,14 @@ def _nb_add_rows_in_order(target, rows, values):
 
 
 @numba.njit(cache=True, nogil=True)
+def _nb_add_table_rows(target, rows, table, picks):
+    for e in range(rows.shape[0]):
+        row, pick = rows[e], picks[e]
+        for d in range(table.shape[1]):
+            target[row, d] += table[pick, d]
+
+
+@numba.njit(cache=True, nogil=True)
 def _nb_largest_values(values, k):
     n, m = values.shape
     out = np.empty((n, k), values.dtype)

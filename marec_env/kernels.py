@@ -163,6 +163,16 @@ def add_at(target: np.ndarray, index: tuple[np.ndarray, ...], values) -> None:
     _nb()._nb_add_rows_in_order(flat, rows, events)
 
 
+def add_table_rows(target: np.ndarray, rows: np.ndarray, table: np.ndarray, picks) -> None:
+    """``target[rows[e]] += table[picks[e]]`` for every event e, in order: bit-identical to
+    ``np.add.at(target, rows, table[picks])`` without gathering the table rows first."""
+    rows, picks = np.asarray(rows, np.int64), np.asarray(picks, np.int64)
+    if _enabled and target.flags.c_contiguous and table.flags.c_contiguous:
+        _nb()._nb_add_table_rows(target, rows, table, picks)
+        return
+    np.add.at(target, rows, table[picks])
+
+
 def largest_values(values: np.ndarray, k: int) -> np.ndarray:
     """The k largest values per row, descending (values only)."""
     if _enabled and values.shape[1] >= k and values.dtype in (np.float32, np.float64):

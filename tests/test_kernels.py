@@ -89,6 +89,24 @@ def test_ordered_scatter_equals_np_add_at_bit_for_bit(rng):
     np.testing.assert_array_equal(counts, np.bincount(events, minlength=7))
 
 
+def test_table_row_scatter_equals_np_add_at_bit_for_bit(rng):
+    """``add_table_rows`` (the text backbone's Gram-row adds) repeats a target row many
+    times; the sums must be those of ``np.add.at`` in event order, with numba and without."""
+    table = rng.standard_normal((9, 40)).astype(np.float32) * 1e3
+    rows, picks = rng.integers(5, size=400), rng.integers(9, size=400)
+    expected = rng.standard_normal((5, 40)).astype(np.float32)
+    start = expected.copy()
+    np.add.at(expected, rows, table[picks])
+    for fast in (True, False):
+        target = start.copy()
+        previous = kernels.use_numba(fast)
+        try:
+            kernels.add_table_rows(target, rows, table, picks)
+        finally:
+            kernels.use_numba(previous)
+        assert np.array_equal(target, expected)
+
+
 @needs_numba
 def test_largest_values_kernel_equals_numpy(rng):
     values = rng.standard_normal((100, 500)).astype(np.float32)

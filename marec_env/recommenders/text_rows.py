@@ -82,9 +82,9 @@ class RawScoreRows:
         slots = self.slot[worlds, users]
         held = slots >= 0
         if held.all():
-            kernels.add_at(self.pool, (slots,), gram[items])
+            kernels.add_table_rows(self.pool, slots, gram, items)
         elif held.any():
-            kernels.add_at(self.pool, (slots[held],), gram[items[held]])
+            kernels.add_table_rows(self.pool, slots[held], gram, items[held])
 
     def release(self, worlds: np.ndarray, users: np.ndarray) -> None:
         """These users' rows go back to the pool."""
