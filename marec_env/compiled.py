@@ -138,40 +138,33 @@ def _nb_largest_values(values, k):
 
 
 @numba.njit(cache=True, nogil=True)
-def _nb_factor_top_k(deployed, visible, user, worlds, n_available, k, unscorable):
-    # Row r: the float64 dot of user[r] with deployed[worlds[r], j], summed over factors in
-    # order and rounded to float32, for the visible items j only; then the items the backbone
-    # cannot score, by id (they tie at ``unscorable``); then unreleased ids (-inf). That is
-    # _nb_top_k_released over the full row, without touching invisible items' factors.
+def _nb_factor_top_k(factors, ids, count, m, user, worlds, n_available, k, unscorable):
+    # Row r: the float64 dot of user[r] with each visible item's factors (packed run of world
+    # worlds[r], ids ascending), summed over factors in order and rounded to float32; then
+    # the items the backbone cannot score, by id (they tie at ``unscorable``); then
+    # unreleased ids (-inf). That is _nb_top_k_released over the full row of scores.
     n, f = user.shape
-    m = deployed.shape[1]
     out_i = np.empty((n, k), np.int64)
     out_s = np.empty((n, k), np.float32)
     u64 = np.empty(f, np.float64)
-    keep = np.empty(m, np.int64)
     scorable = np.zeros(m, np.bool_)  # back to all False after each row
     for r in range(n):
         w = worlds[r]
         for d in range(f):
             u64[d] = user[r, d]
         stop = min(n_available[r], m)
-        count = 0
-        for j in range(stop):  # branch-free: the visible items, in id order
-            keep[count] = j
-            count += visible[w, j]
         filled = 0
-        for e in range(count):
-            j = keep[e]
+        seen = 0
+        while seen < count[w] and ids[w, seen] < stop:
+            j = ids[w, seen]
+            seen += 1
             acc = 0.0
             for d in range(f):
-                acc += np.float64(deployed[w, j, d]) * u64[d]
+                acc += np.float64(factors[w, seen - 1, d]) * u64[d]
             s = np.float32(acc)
-            if not np.isfinite(s):
+            if not np.isfinite(s) or s == unscorable:  # (never in practice) a filler
                 continue
             scorable[j] = True
-            if s == unscorable:  # (never in practice) it ties with the fillers below
-                scorable[j] = False
-                continue
             if filled < k:
                 _insert(out_i, out_s, r, filled, k, j, s)
                 filled += 1
@@ -183,8 +176,8 @@ def _nb_factor_top_k(deployed, visible, user, worlds, n_available, k, unscorable
                 _insert(out_i, out_s, r, filled, k, j, unscorable)
                 filled += 1
             j += 1
-        for e in range(count):
-            scorable[keep[e]] = False
+        for e in range(seen):
+            scorable[ids[w, e]] = False
         j = stop
         while filled < k and j < m:
             out_i[r, filled] = j

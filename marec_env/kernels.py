@@ -181,30 +181,26 @@ def largest_values(values: np.ndarray, k: int) -> np.ndarray:
 
 
 def factor_top_k(
-    deployed: np.ndarray,
-    visible: np.ndarray,
-    user: np.ndarray,
-    worlds: np.ndarray,
-    n_available: np.ndarray,
-    k: int,
+    packed, user: np.ndarray, worlds: np.ndarray, n_available: np.ndarray, k: int,
     unscorable: np.float32,
-) -> tuple[np.ndarray, np.ndarray] | None:
+) -> tuple[np.ndarray, np.ndarray] | None:  # fmt: skip
     """Fused scoring + top-k of a factor model: score of item j for row r is the float64
-    dot ``deployed[worlds[r], j] · user[r]`` rounded to float32 (``unscorable`` where not
-    ``visible``), selected like :func:`top_k_released`. Only visible items are scored (CF
-    sees the few items clicked before its last deployment); the rest fill a short list by
-    id, as their tie at ``unscorable`` orders them. None without numba: the caller then
-    scores with :func:`marec_env.recommenders.base.exact_product` (the same values)."""
-    if not _enabled or deployed.shape[1] < k:
+    dot of its deployed factors with ``user[r]``, rounded to float32, for the items visible in
+    world ``worlds[r]`` (``packed``: :class:`~marec_env.recommenders.packed.PackedVisible`);
+    every other item scores ``unscorable``; selected like :func:`top_k_released`. Only the
+    visible items are read (CF sees the few items clicked before its last deployment); the
+    rest fill a short list by id, as their tie at ``unscorable`` orders them. None without
+    numba: the caller then scores with :func:`marec_env.recommenders.base.exact_product`
+    (the same values)."""
+    if not _enabled or packed.n_items < k:
         return None
     kernel, unscorable = _nb()._nb_factor_top_k, np.float32(unscorable)
     user = np.ascontiguousarray(user, np.float32)
     worlds, n_available = np.asarray(worlds, np.int64), np.asarray(n_available, np.int64)
+    tables = packed.factors, packed.ids, packed.count, packed.n_items
     return _by_rows(
         len(user),
-        lambda a, b: kernel(
-            deployed, visible, user[a:b], worlds[a:b], n_available[a:b], k, unscorable
-        ),
+        lambda a, b: kernel(*tables, user[a:b], worlds[a:b], n_available[a:b], k, unscorable),
     )
 
 

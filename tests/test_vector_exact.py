@@ -10,6 +10,7 @@ import pytest
 import marec_env
 from marec_env import kernels
 from marec_env.market import Market
+from marec_env.recommenders.candidates import UNSCORABLE
 from marec_env.recommenders.cf import INIT_SCALE, CollaborativeBackbone
 from tests.conftest import MARKET_IDS, backbone_arrays, small
 
@@ -99,3 +100,41 @@ def test_cf_reset_of_every_world_draws_the_same_table():
     part.reset(np.array([0, 2]), np.random.default_rng(9))
     np.testing.assert_array_equal(part.item_factors[[0, 2]], expected[:2])
     assert not part.item_factors[1].any()
+
+
+@pytest.mark.skipif(not kernels.HAVE_NUMBA, reason="the packed kernel is numba's")
+def test_cf_packed_visible_items_track_deployments_and_give_the_full_top_k():
+    """CF's top-K reads only each world's packed visible items. Under staggered deployments,
+    partial resets and growing visible sets, the packed runs hold exactly the visible ids and
+    their deployed factors, and the top-K equals selecting from every item's score."""
+    config = marec_env.make_config("marec/coop-slate-v0", **small("marec/coop-slate-v0"))
+    catalog = Market(config, num_worlds=1).catalog
+    worlds, n_users, k = 5, config.n_users, config.candidates
+    cf = CollaborativeBackbone(catalog, config, num_worlds=worlds)
+    rng = np.random.default_rng(4)
+    cf.reset(np.arange(worlds), rng)
+    everyone = np.repeat(np.arange(worlds), n_users), np.tile(np.arange(n_users), worlds)
+    cf.new_users(*everyone, None, None)
+    t = rng.integers(0, config.refresh_interval, size=worlds)  # deployments out of step
+    checked = 0
+    for step in range(6 * config.refresh_interval):
+        w = np.arange(worlds)
+        u, items = rng.integers(n_users, size=worlds), rng.integers(catalog.n_items, size=worlds)
+        cf.learn(w, u, items, rng.random(worlds) < 0.8, t)
+        t += 1
+        cf.tick(t)
+        if step == 70:
+            cf.reset(np.array([1, 3]), rng)
+            t[[1, 3]] = 0
+        for world in range(worlds):
+            ids = np.flatnonzero(cf.visible[world])
+            count = cf.packed.count[world]
+            np.testing.assert_array_equal(cf.packed.ids[world, :count], ids)
+            np.testing.assert_array_equal(cf.packed.factors[world, :count], cf.deployed[world, ids])
+        n_available = rng.integers(k, catalog.n_items + 1, size=len(everyone[0]))
+        fused = cf.top_k(*everyone, n_available, k, UNSCORABLE)
+        full = kernels.top_k_released(cf.scores(*everyone), n_available, k, UNSCORABLE)
+        np.testing.assert_array_equal(fused[0], full[0])
+        np.testing.assert_array_equal(fused[1], full[1])
+        checked += (cf.packed.count > k).sum()
+    assert checked > 0 and cf.packed.count.max() > 2 * k  # long lists and short ones

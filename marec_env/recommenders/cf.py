@@ -8,6 +8,7 @@ from marec_env import kernels
 from marec_env.config import MarketConfig
 from marec_env.core.catalog import Catalog
 from marec_env.recommenders.base import Backbone
+from marec_env.recommenders.packed import PackedVisible
 from marec_env.streams import rows_for
 
 INIT_SCALE = 0.1
@@ -38,6 +39,8 @@ class CollaborativeBackbone(Backbone):
         self.undeployed = np.zeros((num_worlds, catalog.n_items), bool)
         """Item rows trained since the world last deployed: a deployment copies only these
         (the other rows of ``deployed`` already equal ``item_factors``)."""
+        self.packed = PackedVisible(num_worlds, catalog.n_items, f)
+        """The visible items' deployed factors, packed per world (what top_k reads)."""
         self.rng = np.random.Generator(np.random.PCG64(0))
 
     def reset(self, worlds: np.ndarray, rng: np.random.Generator) -> None:
@@ -52,6 +55,7 @@ class CollaborativeBackbone(Backbone):
             self.clicks.fill(0)
             self.visible.fill(False)
             self.undeployed.fill(False)
+            self.packed.clear(worlds)
             return
         draws = rows_for(rng, worlds).standard_normal(shape, np.float32)
         if every:  # whole-array writes, no gathers
@@ -60,12 +64,14 @@ class CollaborativeBackbone(Backbone):
             self.clicks.fill(0)
             self.visible.fill(False)
             self.undeployed.fill(False)
+            self.packed.clear(worlds)
             return
         self.item_factors[worlds] = INIT_SCALE * draws
         self.deployed[worlds] = self.item_factors[worlds]
         self.clicks[worlds] = 0
         self.visible[worlds] = False
         self.undeployed[worlds] = False
+        self.packed.clear(worlds)
 
     def new_users(self, worlds, users, stated_interests, profile_text_ids) -> None:
         shape = (len(worlds), self.config.cf_factors)
@@ -89,13 +95,7 @@ class CollaborativeBackbone(Backbone):
 
     def top_k(self, worlds, users, n_available, k, unscorable):
         return kernels.factor_top_k(
-            self.deployed,
-            self.visible,
-            self.user_factors[worlds, users],
-            worlds,
-            n_available,
-            k,
-            unscorable,
+            self.packed, self.user_factors[worlds, users], worlds, n_available, k, unscorable
         )
 
     def learn(self, worlds, users, items, clicked, t) -> np.ndarray:
@@ -141,4 +141,5 @@ class CollaborativeBackbone(Backbone):
             self.deployed[w, i] = self.item_factors[w, i]
             self.undeployed[worlds] = False
             self.visible[worlds] = self.clicks[worlds] > 0
+            self.packed.rebuild(worlds, self.visible, self.deployed)
         return due
