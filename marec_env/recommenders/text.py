@@ -8,8 +8,14 @@ an item's embedding. The mean and the sum point the same way, so keeping the sum
 click one vector addition: histories are never re-encoded and the update is exact (equal to
 recomputing from the full history in the same order, bit for bit).
 
+Candidates: a user who has clicked keeps a row of raw scores updated by one Gram row per click
+(:mod:`marec_env.recommenders.text_rows`), so refreshing their top-K reads that row instead of
+multiplying the profile by every item; a few items near the k-th best are rescored exactly.
+
 Memory: one float32 (num_worlds, n_users, dim) array, e.g. 4,096 × 200 × 384 × 4 B ≈ 1.2 GiB,
-plus an int32 (num_worlds, n_users) click count.
+an int32 (num_worlds, n_users) click count, the (n_items, n_items) float32 Gram matrix (4 MB
+at 1,000 items) and n_items float32 per user with a click history (about 0.4 GiB for
+coop-slate-v0 at 4,096 worlds; capped at 1 GiB).
 """
 
 from __future__ import annotations
