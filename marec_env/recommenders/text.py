@@ -13,9 +13,9 @@ Candidates: a user who has clicked keeps a row of raw scores updated by one Gram
 multiplying the profile by every item; a few items near the k-th best are rescored exactly.
 
 Memory: one float32 (num_worlds, n_users, dim) array, e.g. 4,096 × 200 × 384 × 4 B ≈ 1.2 GiB,
-an int32 (num_worlds, n_users) click count, the (n_items, n_items) float32 Gram matrix (4 MB
-at 1,000 items) and n_items float32 per user with a click history (about 0.4 GiB for
-coop-slate-v0 at 4,096 worlds; capped at 1 GiB).
+an int32 (num_worlds, n_users) click count, one n_items float32 row of the Gram matrix per item
+clicked so far (4 MB at most at 1,000 items) and n_items float32 per user with a click history
+(about 0.4 GiB for coop-slate-v0 at 4,096 worlds; capped at 1 GiB).
 """
 
 from __future__ import annotations
@@ -76,7 +76,8 @@ class TextBackbone(Backbone):
         multiplying the profile by every item."""
 
     _DERIVED = (
-        "_items_t", "_items_t32", "_items64", "_margin", "_text_scores", "_gram", "_raw_texts",
+        "_items_t", "_items_t32", "_items64", "_margin", "_text_scores", "_gram", "_gram_ready",
+        "_raw_texts",
     )  # fmt: skip
     """Attributes rebuilt from the embeddings (:meth:`_derive`), never pickled."""
 
@@ -90,6 +91,7 @@ class TextBackbone(Backbone):
         self._margin = 4.0 * (self.item_embeddings.shape[1] + 2) * 2.0**-24
         self._text_scores: np.ndarray | None = None
         self._gram: np.ndarray | None = None
+        self._gram_ready: np.ndarray | None = None
         self._raw_texts: np.ndarray | None = None
 
     def __getstate__(self) -> dict[str, object]:
@@ -176,7 +178,7 @@ class TextBackbone(Backbone):
             np.add.at(self.sums, (w, u), vectors)
             np.add.at(self.counts, (w, u), 1)
         if self.raw_rows.enabled:
-            self.raw_rows.add(w, u, self.gram(), it)
+            self.raw_rows.add(w, u, self.gram(it), it)
         return changed
 
     def _learn_one(self, user: int, item: int) -> None:
@@ -190,7 +192,9 @@ class TextBackbone(Backbone):
         self.counts[0, user] += 1
         slot = self.raw_rows.slot[0, user]
         if slot >= 0:
-            self.raw_rows.pool[slot] += self.gram()[item]
+            ready = self._gram_ready is not None and self._gram_ready[item]
+            gram = self._gram if ready else self.gram(np.array([item]))
+            self.raw_rows.pool[slot] += gram[item]
 
     def _materialise(self, worlds: np.ndarray, users: np.ndarray) -> None:
         """Write the implicit profile (sign-up text, or zero) of these users into ``sums``."""
@@ -269,11 +273,19 @@ class TextBackbone(Backbone):
             rough, unit, self._items64, n_available, k, self._margin, unscorable
         )
 
-    def gram(self) -> np.ndarray:
-        """(n_items, n_items) float32 ``e_i · e_j``: float64 products rounded once."""
+    def gram(self, items: np.ndarray) -> np.ndarray:
+        """(n_items, n_items) float32 ``e_i · e_j`` (float64 products rounded once), of which
+        the rows of ``items`` are filled: rows are computed when an item is first clicked, so
+        a large catalog commits memory only for the items its users click."""
         if self._gram is None:
-            self._gram = exact_product(self._items64, self._items_t)
-            self._gram.flags.writeable = False
+            n_items = self._items64.shape[0]
+            self._gram = np.zeros((n_items, n_items), np.float32)  # untouched pages cost nothing
+            self._gram_ready = np.zeros(n_items, bool)
+        ready = self._gram_ready
+        if not ready[items].all():
+            missing = np.unique(items[~ready[items]])
+            self._gram[missing] = exact_product(self._items64[missing], self._items_t)
+            ready[missing] = True
         return self._gram
 
     def raw_texts(self) -> np.ndarray:

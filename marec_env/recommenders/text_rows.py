@@ -9,9 +9,10 @@ few items worth rescoring exactly (:func:`marec_env.kernels.refine_pooled_top_k`
 candidates are those of a full float64 pass.
 
 Memory: ``n_items`` float32 per user who has clicked (about 25 users a world in an episode of
-coop-slate-v0: 0.4 GiB at 4,096 worlds). The pool is reserved at its cap,
-:data:`POOL_MAX_BYTES`, but the system commits a row's memory only when it is first written;
-users beyond the cap, and catalogs above :data:`GRAM_MAX_ITEMS`, are scored by the product.
+coop-slate-v0: 0.4 GiB at 4,096 worlds), and one Gram row per item clicked so far. The pool is
+reserved at its cap, :data:`POOL_MAX_BYTES`, but the system commits a row's memory only when it
+is first written; users beyond the cap, and catalogs above :data:`GRAM_MAX_ITEMS`, are scored
+by the product.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ import numpy as np
 
 from marec_env import kernels
 
-GRAM_MAX_ITEMS = 4096
-"""Largest catalog with a Gram matrix ((n, n) float32: 64 MiB at this size)."""
+GRAM_MAX_ITEMS = 16384
+"""Largest catalog with raw rows: its Gram matrix ((n, n) float32, 1 GiB at this size) is
+reserved, and a row's memory is committed when its item is first clicked."""
 POOL_MAX_BYTES = 1 << 30
 """Upper bound on the pool of raw rows."""
 _ULP = 2.0**-24
@@ -51,7 +53,7 @@ class RawScoreRows:
         self.slot = np.full((num_worlds, num_users), -1, np.int64)
         """Pool row of each (world, user), −1 when the user has none."""
         self.max_rows = min(POOL_MAX_BYTES // (4 * max(n_items, 1)), num_worlds * num_users)
-        self.pool = np.empty((self.max_rows if self.enabled else 0, n_items), np.float32)
+        self.pool = np.zeros((self.max_rows if self.enabled else 0, n_items), np.float32)
         """Reserved, not written: the memory of a row is taken when it is first handed out."""
         self._free = np.empty(0, np.int64)
         self._used = 0
