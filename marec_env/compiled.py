@@ -217,10 +217,40 @@ def _nb_dot_top_k(tables, table_of, visible, visible_of, weights, n_available, k
 
 
 @numba.njit(cache=True, nogil=True)
-def _nb_ideal_values_pruned(taste, latent_t, latent_t32, quality, quality_weight, n_available, s):
+def _utility(taste, r, latent_t, quality, quality_weight, j):
+    # One item's utility as the float64 pass sums it (topics in order), rounded to float32.
+    acc = 0.0
+    for d in range(taste.shape[1]):
+        acc += np.float64(taste[r, d]) * latent_t[d, j]
+    return np.float32(acc + quality_weight * quality[j])
+
+
+@numba.njit(cache=True, nogil=True)
+def _hint_floor(taste, r, latent_t, quality, quality_weight, hints, stop):
+    # The smallest utility of row r's hint items: a lower bound on its s-th best, as they
+    # are s distinct available items (-inf when they are not).
+    s = hints.shape[1]
+    floor = np.float32(np.inf)
+    for a in range(s):
+        j = hints[r, a]
+        if j < 0 or j >= stop:
+            return np.float32(-np.inf)
+        for b in range(a):
+            if hints[r, b] == j:
+                return np.float32(-np.inf)
+        floor = min(floor, _utility(taste, r, latent_t, quality, quality_weight, j))
+    return floor
+
+
+@numba.njit(cache=True, nogil=True)
+def _nb_ideal_values_pruned(
+    taste, latent_t, latent_t32, quality, quality_weight, n_available, s, hints
+):  # fmt: skip
     # The s best utilities in two passes: a float32 pass bounds every item's utility, and
     # only items that can reach the s best are summed in float64 over topics in order (the
-    # values of a full float64 pass; most items are skipped).
+    # values of a full float64 pass; most items are skipped). ``hints`` (n, s): items whose
+    # utilities bound the s-th best from below (last step's best, usually still close), so
+    # the s-th best rough value need not be searched for; overwritten with this step's best.
     n, t = taste.shape
     m = latent_t.shape[1]
     out = np.empty((n, s), np.float32)
@@ -241,11 +271,9 @@ def _nb_ideal_values_pruned(taste, latent_t, latent_t32, quality, quality_weight
             for j in range(s):
                 v = np.float32(-np.inf)
                 if j < stop:
-                    acc = 0.0
-                    for d in range(t):
-                        acc += np.float64(taste[r, d]) * latent_t[d, j]
-                    v = np.float32(acc + quality_weight * quality[j])
+                    v = _utility(taste, r, latent_t, quality, quality_weight, j)
                 filled = _insert_value(out, r, filled, s, v)
+                hints[r, j] = -1
             continue
         bound = q_scale
         for j in range(stop):
@@ -258,16 +286,24 @@ def _nb_ideal_values_pruned(taste, latent_t, latent_t32, quality, quality_weight
         # |rough - exact| <= (t + 2) ulp-sized errors of terms bounded by ``bound``.
         margin = 4.0 * (t + 4) * 2.0**-24 * bound + 1e-30
         # Every item whose exact utility can reach the s best lies within two margins of
-        # the s-th best rough value.
-        threshold = np.float64(_kth_largest(rough, stop, s, best)) - 2.0 * margin
-        count = _at_least(rough, stop, threshold, keep)
+        # the s-th best rough value, and within two margins of any lower bound on it.
+        floor = _hint_floor(taste, r, latent_t, quality, quality_weight, hints, stop)
+        loose = floor == -np.inf
+        if not loose:
+            count = _at_least(rough, stop, np.float64(floor) - 2.0 * margin, keep)
+            loose = count > 4 * s + 16
+        if loose:  # no hint, or a loose one (a new user): search for the bar
+            threshold = np.float64(_kth_largest(rough, stop, s, best)) - 2.0 * margin
+            count = _at_least(rough, stop, threshold, keep)
         filled = 0
         for e in range(count):
             j = keep[e]
-            acc = 0.0
-            for d in range(t):
-                acc += np.float64(taste[r, d]) * latent_t[d, j]
-            filled = _insert_value(out, r, filled, s, np.float32(acc + quality_weight * quality[j]))
+            v = _utility(taste, r, latent_t, quality, quality_weight, j)
+            if filled < s:
+                _insert(hints, out, r, filled, s, j, v)
+                filled += 1
+            elif v > out[r, s - 1]:
+                _insert(hints, out, r, filled, s, j, v)
     return out
 
 

@@ -249,13 +249,16 @@ def ideal_values(
     n_available: np.ndarray,
     s: int,
     tables: tuple[np.ndarray, np.ndarray] | None = None,
+    hints: np.ndarray | None = None,
 ) -> np.ndarray:
     """The s largest utilities ``taste[r] · latent[j] + quality_weight · quality[j]`` over the
     first ``n_available[r]`` items, descending (float64 sums rounded to float32), without
     materialising the (n, n_items) utility table when numba is there (a float32 pass bounds
     each utility; only items that can reach the s best are summed in float64). ``tables``: the
     (T, n_items) float64 C-contiguous ``latent.T`` and float64 ``quality``, if the caller
-    keeps them (saves two conversions a call)."""
+    keeps them (saves two conversions a call). ``hints``: an (n, s) int64 array of items
+    (−1: none) whose utilities start the search (the compiled path overwrites it with the
+    items behind the values it returns; the values never depend on it)."""
     n_available = np.asarray(n_available, np.int64)
     if _enabled and latent.shape[0] >= s:
         latent_t, quality = tables or (latent.T, quality)
@@ -263,10 +266,19 @@ def ideal_values(
         kernel, taste = _nb()._nb_ideal_values_pruned, np.ascontiguousarray(taste, np.float32)
         latent_t32 = latent_t.astype(np.float32)  # exact: the latents are float32
         quality, weight = np.asarray(quality, np.float64), float(quality_weight)
+        if hints is None:
+            hints = np.full((len(taste), s), -1, np.int64)
         return _by_rows(
             len(taste),
             lambda a, b: kernel(
-                taste[a:b], latent_t, latent_t32, quality, weight, n_available[a:b], s
+                taste[a:b],
+                latent_t,
+                latent_t32,
+                quality,
+                weight,
+                n_available[a:b],
+                s,
+                hints[a:b],
             ),
         )
     stop = int(n_available.max())

@@ -115,6 +115,9 @@ class World:
     """(W, n_items) bool the item was on a page of this session (public, markets v1)."""
     started: np.ndarray | None = None
     """(W,) bool the world has run before (long-run mode continues it on reset)."""
+    ideal_items: np.ndarray | None = None
+    """(W, S) int64 the items behind the last NDCG ideal (−1: none): where the next search
+    starts. A speed hint only; no value depends on it."""
 
     @classmethod
     def empty(
@@ -132,6 +135,7 @@ class World:
             session_topics=np.zeros((num_worlds, n_topics), np.float32),
             session_seen=np.zeros((num_worlds, n_items), bool),
             started=np.zeros(num_worlds, bool),
+            ideal_items=np.full((num_worlds, slots), -1, np.int64),
         )
 
     @property

@@ -260,6 +260,42 @@ def test_ideal_values_kernel_equals_numpy_twin(rng):
 
 
 @needs_numba
+def test_ideal_values_do_not_depend_on_the_hints(rng):
+    """The compiled ideal starts from hint items (last step's best): good, random, repeated,
+    unreleased or missing hints give the same values as the numpy twin, and the hints come
+    back as items whose utilities are those values."""
+    taste = rng.standard_normal((60, 8)).astype(np.float32)
+    latent = rng.dirichlet(np.full(8, 0.3), size=400).astype(np.float32)
+    quality = rng.standard_normal(400).astype(np.float32)
+    n_available = rng.integers(3, 401, size=60)
+    args = (taste, latent, quality, 0.5, n_available, 4)
+    previous = kernels.use_numba(False)
+    try:
+        plain = kernels.ideal_values(*args)
+    finally:
+        kernels.use_numba(previous)
+    utility = taste.astype(np.float64) @ latent.T.astype(np.float64) + 0.5 * quality
+    best = np.argsort(-utility, axis=1, kind="stable")[:, :4]
+    hint_sets = {
+        "none": np.full((60, 4), -1),
+        "best of all items": best,  # some unreleased where n_available is small
+        "random": rng.integers(0, 400, size=(60, 4)),
+        "repeated": np.repeat(rng.integers(0, 3, size=(60, 1)), 4, axis=1),
+    }
+    for name, hints in hint_sets.items():
+        hints = hints.astype(np.int64)
+        fast = kernels.ideal_values(*args, hints=hints)
+        np.testing.assert_array_equal(fast, plain, err_msg=name)
+        again = kernels.ideal_values(*args, hints=hints.copy())  # from its own best
+        np.testing.assert_array_equal(again, plain, err_msg=name)
+        full = n_available >= 4
+        rows = np.flatnonzero(full)
+        chosen = utility[rows[:, None], hints[full]].astype(np.float32)
+        np.testing.assert_array_equal(np.sort(chosen, axis=1)[:, ::-1], plain[full])
+        assert (hints[~full] == -1).all()
+
+
+@needs_numba
 def test_rival_board_kernel_equals_the_numpy_board(rng):
     config = marec_env.make_config("marec/mixed-v0", **small("marec/mixed-v0"))
     items = np.zeros((5, 3, config.candidates), np.int64)
