@@ -42,21 +42,37 @@ _BLOCK = 16
 
 
 @numba.njit(cache=True, nogil=True)
-def _select_released(row, stop, m, k, out_i, out_s, r):
+def _select_released(row, stop, m, k, out_i, out_s, r, floor):
     # Row r's best k of ``row[:stop]`` (effective scores of released items, never NaN), then
-    # unreleased ids at -inf while fewer than k: the plain insertion scan in id order, with a
-    # block of items skipped at once when none of them beats the running k-th best (the bar
-    # only rises, and an item at or below it never enters).
+    # unreleased ids at -inf while fewer than k: the plain insertion scan in id order over
+    # the items at or above ``floor`` (-inf: all of them; a floor at most the k-th best, e.g.
+    # the smallest score of k distinct items, leaves the result unchanged). A block of items
+    # is skipped at once when none of them can enter (the bar only rises).
     filled = 0
     j = 0
-    while j < stop and filled < k:
-        _insert(out_i, out_s, r, filled, k, j, row[j])
-        filled += 1
-        j += 1
-    bar = out_s[r, k - 1]
-    while j + _BLOCK <= stop:
+    if floor == -np.inf:  # the first k items fill the buffer
+        while j < stop and filled < k:
+            _insert(out_i, out_s, r, filled, k, j, row[j])
+            filled += 1
+            j += 1
+    while filled < k and j + _BLOCK <= stop:  # only items at or above the floor fill it
         hit = False
         for q in range(_BLOCK):  # a fixed count, no branch: one flag for the block
+            hit |= row[j + q] >= floor
+        if hit:
+            for q in range(j, j + _BLOCK):
+                v = row[q]
+                if filled < k:
+                    if v >= floor:
+                        _insert(out_i, out_s, r, filled, k, q, v)
+                        filled += 1
+                elif v > out_s[r, k - 1]:
+                    _insert(out_i, out_s, r, filled, k, q, v)
+        j += _BLOCK
+    bar = out_s[r, k - 1]  # read only once the buffer is full
+    while j + _BLOCK <= stop:
+        hit = False
+        for q in range(_BLOCK):
             hit |= row[j + q] > bar
         if hit:
             for q in range(j, j + _BLOCK):
@@ -65,15 +81,36 @@ def _select_released(row, stop, m, k, out_i, out_s, r):
                     bar = out_s[r, k - 1]
         j += _BLOCK
     for q in range(j, stop):
-        if row[q] > bar:
-            _insert(out_i, out_s, r, filled, k, q, row[q])
-            bar = out_s[r, k - 1]
+        v = row[q]
+        if filled < k:
+            if v >= floor:
+                _insert(out_i, out_s, r, filled, k, q, v)
+                filled += 1
+        elif v > out_s[r, k - 1]:
+            _insert(out_i, out_s, r, filled, k, q, v)
     j = stop
     while filled < k and j < m:
         out_i[r, filled] = j
         out_s[r, filled] = -np.inf
         filled += 1
         j += 1
+
+
+@numba.njit(cache=True, nogil=True)
+def _hints_floor(row, hints, r, stop):
+    # The smallest score of row r's hint items (its previous top k): at most the k-th best
+    # now, as they are k distinct released items. -inf when they are not (or none given).
+    k = hints.shape[1]
+    floor = np.float32(np.inf)
+    for a in range(k):
+        j = hints[r, a]
+        if j < 0 or j >= stop:
+            return np.float32(-np.inf)
+        for b in range(a):
+            if hints[r, b] == j:
+                return np.float32(-np.inf)
+        floor = min(floor, row[j])
+    return floor if k > 0 else np.float32(-np.inf)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -87,7 +124,7 @@ def _nb_top_k_released(raw, n_available, k, unscorable):
         for j in range(stop):
             v = raw[r, j]
             row[j] = v if np.isfinite(v) else unscorable
-        _select_released(row, stop, m, k, out_i, out_s, r)
+        _select_released(row, stop, m, k, out_i, out_s, r, np.float32(-np.inf))
     return out_i, out_s
 
 
@@ -188,7 +225,9 @@ def _nb_factor_top_k(factors, ids, count, m, user, worlds, n_available, k, unsco
 
 
 @numba.njit(cache=True, nogil=True)
-def _nb_dot_top_k(tables, table_of, visible, visible_of, weights, n_available, k, unscorable):
+def _nb_dot_top_k(
+    tables, table_of, visible, visible_of, weights, n_available, k, unscorable, hints
+):  # fmt: skip
     # Row r scores item j as the float64 sum over d, in order, of weights[r, d] times
     # tables[table_of[r], d, j], rounded to float32 (``unscorable`` where
     # visible[visible_of[r], j] is False), and keeps the k best like _nb_top_k_released.
@@ -212,7 +251,7 @@ def _nb_dot_top_k(tables, table_of, visible, visible_of, weights, n_available, k
         for j in range(stop):
             s = np.float32(acc[j])
             row[j] = s if seen[j] and np.isfinite(s) else unscorable
-        _select_released(row, stop, m, k, out_i, out_s, r)
+        _select_released(row, stop, m, k, out_i, out_s, r, _hints_floor(row, hints, r, stop))
     return out_i, out_s
 
 
@@ -293,7 +332,7 @@ def _nb_ideal_values_pruned(
             count = _at_least(rough, stop, np.float64(floor) - 2.0 * margin, keep)
             loose = count > 4 * s + 16
         if loose:  # no hint, or a loose one (a new user): search for the bar
-            threshold = np.float64(_kth_largest(rough, stop, s, best)) - 2.0 * margin
+            threshold = np.float64(_kth_largest(rough, stop, s, best, -np.inf)) - 2.0 * margin
             count = _at_least(rough, stop, threshold, keep)
         filled = 0
         for e in range(count):
@@ -356,14 +395,25 @@ def _dots_in_order(unit, r, items, keep, count, exact):
 
 
 @numba.njit(cache=True, nogil=True)
-def _kth_largest(row, stop, k, best):
+def _kth_largest(row, stop, k, best, floor):
     # The k-th largest of row[:stop] (k <= stop), by the block-skipping scan of
-    # _select_released on values alone.
+    # _select_released on values alone (``floor`` as there).
     filled = 0
-    for j in range(k):
-        filled = _insert_value(best, 0, filled, k, row[j])
-    bar = best[0, k - 1]
-    j = k
+    j = 0
+    if floor == -np.inf:
+        while filled < k:
+            filled = _insert_value(best, 0, filled, k, row[j])
+            j += 1
+    while filled < k and j + _BLOCK <= stop:
+        hit = False
+        for q in range(_BLOCK):
+            hit |= row[j + q] >= floor
+        if hit:
+            for q in range(j, j + _BLOCK):
+                if filled == k or row[q] >= floor:
+                    filled = _insert_value(best, 0, filled, k, row[q])
+        j += _BLOCK
+    bar = best[0, k - 1]  # read only once the buffer is full
     while j + _BLOCK <= stop:
         hit = False
         for q in range(_BLOCK):
@@ -371,14 +421,13 @@ def _kth_largest(row, stop, k, best):
         if hit:
             for q in range(j, j + _BLOCK):
                 if row[q] > bar:
-                    filled = _insert_value(best, 0, filled, k, row[q])
+                    _insert_value(best, 0, k, k, row[q])
                     bar = best[0, k - 1]
         j += _BLOCK
     for q in range(j, stop):
-        if row[q] > bar:
+        if filled == k or row[q] >= floor:
             filled = _insert_value(best, 0, filled, k, row[q])
-            bar = best[0, k - 1]
-    return bar
+    return best[0, k - 1]
 
 
 @numba.njit(cache=True, nogil=True)
@@ -403,11 +452,13 @@ def _at_least(row, stop, threshold, keep):
 
 
 @numba.njit(cache=True, nogil=True)
-def _refine_row(row, stop, margin, unit, r, items, k, unscorable, out_i, out_s, best, keep, exact):
+def _refine_row(
+    row, stop, margin, unit, r, items, k, unscorable, out_i, out_s, best, keep, exact, floor
+):  # fmt: skip
     # Row r of the exact top-k: ``row[:stop]`` are rough scores within margin / 2 of the
     # exact ones (in the same units), so only items within the margin of the k-th best rough
     # score can reach the exact top k; those are rescored from ``unit`` and ``items``.
-    threshold = np.float64(_kth_largest(row, stop, k, best)) - margin
+    threshold = np.float64(_kth_largest(row, stop, k, best, floor)) - margin
     count = _at_least(row, stop, threshold, keep)
     _dots_in_order(unit, r, items, keep, count, exact)
     filled = 0
@@ -424,7 +475,7 @@ def _refine_row(row, stop, margin, unit, r, items, k, unscorable, out_i, out_s, 
 
 
 @numba.njit(cache=True, nogil=True)
-def _nb_refine_top_k(rough, unit, items, n_available, k, margin, unscorable):
+def _nb_refine_top_k(rough, unit, items, n_available, k, margin, unscorable, hints):
     n, m = rough.shape
     out_i = np.empty((n, k), np.int64)
     out_s = np.empty((n, k), np.float32)
@@ -433,13 +484,14 @@ def _nb_refine_top_k(rough, unit, items, n_available, k, margin, unscorable):
     exact = np.empty(m, np.float64)
     for r in range(n):
         stop = min(n_available[r], m)
-        _refine_row(rough[r], stop, margin, unit, r, items, k, unscorable, out_i, out_s, best,
-                    keep, exact)  # fmt: skip
+        row = rough[r]
+        _refine_row(row, stop, margin, unit, r, items, k, unscorable, out_i, out_s, best, keep,
+                    exact, _hints_floor(row, hints, r, stop))  # fmt: skip
     return out_i, out_s
 
 
 @numba.njit(cache=True, nogil=True)
-def _nb_refine_pooled_top_k(pool, slots, unit, items, n_available, k, margins, unscorable):
+def _nb_refine_pooled_top_k(pool, slots, unit, items, n_available, k, margins, unscorable, hints):
     # _nb_refine_top_k with row r's rough scores in pool[slots[r]] and its own margin.
     n = slots.shape[0]
     m = pool.shape[1]
@@ -450,8 +502,9 @@ def _nb_refine_pooled_top_k(pool, slots, unit, items, n_available, k, margins, u
     exact = np.empty(m, np.float64)
     for r in range(n):
         stop = min(n_available[r], m)
-        _refine_row(pool[slots[r]], stop, margins[r], unit, r, items, k, unscorable, out_i,
-                    out_s, best, keep, exact)  # fmt: skip
+        row = pool[slots[r]]
+        _refine_row(row, stop, margins[r], unit, r, items, k, unscorable, out_i, out_s, best,
+                    keep, exact, _hints_floor(row, hints, r, stop))  # fmt: skip
     return out_i, out_s
 
 

@@ -85,6 +85,15 @@ def _by_rows(n_rows: int, call):
     return np.concatenate(parts)
 
 
+def _hint_rows(hints: np.ndarray | None, n: int, k: int) -> np.ndarray:
+    """(n, k) int64 hint items: each row's previous top k (any k distinct released items
+    bound the k-th best from below and so let a selection skip most items; the result never
+    depends on them). −1 (none) where the caller has none."""
+    if hints is None or hints.shape != (n, k):
+        return np.full((n, k), -1, np.int64)
+    return np.ascontiguousarray(hints, np.int64)
+
+
 # ---------------------------------------------------------------------- numpy twins
 def _np_top_k_released(raw, n_available, k, unscorable):
     effective = np.where(np.isfinite(raw), raw, unscorable).astype(np.float32, copy=False)
@@ -213,19 +222,20 @@ def dot_top_k(
     n_available: np.ndarray,
     k: int,
     unscorable: np.float32,
+    hints: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """Fused scoring + top-k of a linear model over item-major tables: row r scores item j
     as the float64 dot of ``weights[r]`` (n, f) with ``tables[table_of[r], :, j]`` (tables:
     (n_tables, f, n_items)), rounded to float32; ``unscorable`` where
     ``visible[visible_of[r], j]`` is False or the score is not finite; selected like
-    :func:`top_k_released`. None without numba: the caller then scores with
-    :func:`marec_env.recommenders.base.exact_product` (the same values up to float64
-    rounding)."""
+    :func:`top_k_released`. ``hints``: see :func:`_hint_rows`. None without numba: the
+    caller then scores with :func:`marec_env.recommenders.base.exact_product` (the same
+    values up to float64 rounding)."""
     if not _enabled or tables.shape[2] < k:
         return None
     kernel, unscorable = _nb()._nb_dot_top_k, np.float32(unscorable)
     table_of, visible_of = np.asarray(table_of, np.int64), np.asarray(visible_of, np.int64)
-    n_available = np.asarray(n_available, np.int64)
+    n_available, hints = np.asarray(n_available, np.int64), _hint_rows(hints, len(weights), k)
     return _by_rows(
         len(weights),
         lambda a, b: kernel(
@@ -237,6 +247,7 @@ def dot_top_k(
             n_available[a:b],
             k,
             unscorable,
+            hints[a:b],
         ),
     )
 
@@ -411,6 +422,7 @@ def refine_top_k(
     k: int,
     margin: float,
     unscorable: np.float32,
+    hints: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Exact top-k of the float64 scores ``unit @ items.T`` (rounded to float32) given float32
     ``rough`` scores within ``margin`` of them: only items whose rough score is within the
@@ -418,11 +430,11 @@ def refine_top_k(
     (n_items, d) are float64; columns at or past ``n_available`` are unreleased."""
     n_available = np.asarray(n_available, np.int64)
     if _enabled and rough.shape[1] >= k and int(n_available.min()) >= k:
-        kernel = _nb()._nb_refine_top_k
+        kernel, hints = _nb()._nb_refine_top_k, _hint_rows(hints, len(rough), k)
         return _by_rows(
             len(rough),
             lambda a, b: kernel(
-                rough[a:b], unit[a:b], items, n_available[a:b], k, margin, unscorable
+                rough[a:b], unit[a:b], items, n_available[a:b], k, margin, unscorable, hints[a:b]
             ),
         )
     return _np_refine_top_k(rough, unit, items, n_available, k, margin, unscorable)
@@ -437,13 +449,14 @@ def refine_pooled_top_k(
     k: int,
     margins: np.ndarray,
     unscorable: np.float32,
+    hints: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """:func:`refine_top_k` with row r's rough scores in ``pool[slots[r]]`` (read in place,
     not gathered) and its own margin ``margins[r]``."""
     n_available = np.asarray(n_available, np.int64)
     margins = np.asarray(margins, np.float64)
     if _enabled and pool.shape[1] >= k and int(n_available.min()) >= k:
-        kernel = _nb()._nb_refine_pooled_top_k
+        kernel, hints = _nb()._nb_refine_pooled_top_k, _hint_rows(hints, len(slots), k)
         return _by_rows(
             len(slots),
             lambda a, b: kernel(
@@ -455,6 +468,7 @@ def refine_pooled_top_k(
                 k,
                 margins[a:b],
                 unscorable,
+                hints[a:b],
             ),
         )
     return _np_refine_top_k(pool[slots], unit, items, n_available, k, margins, unscorable)

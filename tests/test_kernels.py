@@ -343,6 +343,37 @@ def _check_fused_top_k(env_id: str, rng) -> None:
 
 
 @needs_numba
+def test_fused_top_k_does_not_depend_on_the_hints(rng):
+    """A backbone's fused top-K may start from hint items (the cache passes each row's stale
+    list). Good, random, repeated, unreleased and missing hints all give the full pass."""
+    config = marec_env.make_config("marec/coop-slate-v0", **small("marec/coop-slate-v0"))
+    market = Market(config, num_worlds=4)
+    market.seed(np.random.SeedSequence(6))
+    market.reset_worlds(np.arange(4))
+    for _ in range(30):
+        market.step(rng.integers(config.n_actions, size=(4, config.n_agents)))
+    worlds = np.repeat(np.arange(4), config.n_users)
+    users = np.tile(np.arange(config.n_users), 4)
+    n_available = market.n_available[worlds]
+    k, n = config.candidates, len(users)
+    for backbone, cache in zip(market.backbones, market.caches):
+        full = kernels.top_k_released(backbone.scores(worlds, users), n_available, k, UNSCORABLE)
+        hint_sets = {
+            "stale lists": cache.items[worlds, users],
+            "the answer": full[0],
+            "random": rng.integers(0, config.n_items, size=(n, k)),
+            "repeated": np.repeat(rng.integers(0, 5, size=(n, 1)), k, axis=1),
+            "none": None,
+        }
+        for name, hints in hint_sets.items():
+            fused = backbone.top_k(worlds, users, n_available, k, UNSCORABLE, hints)
+            if fused is None:
+                continue
+            np.testing.assert_array_equal(fused[0], full[0], err_msg=f"{backbone.kind} {name}")
+            np.testing.assert_array_equal(fused[1], full[1], err_msg=f"{backbone.kind} {name}")
+
+
+@needs_numba
 def test_exposure_kernel_makes_the_numpy_moves():
     from marec_env.core.metrics import ExposureTracker
 

@@ -87,10 +87,12 @@ class Backbone(ABC):
         n_available: np.ndarray,
         k: int,
         unscorable: np.float32,
+        hints: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray] | None:
         """Optional fused scoring + selection: exactly what
         ``kernels.top_k_released(self.scores(worlds, users), n_available, k, unscorable)``
-        returns, or None to let the caller do that."""
+        returns, or None to let the caller do that. ``hints`` (n, k): each row's previous top
+        k, which a search may start from; the result must not depend on them."""
         return None
 
     def shared_keys(self, worlds: np.ndarray, users: np.ndarray) -> np.ndarray | None:

@@ -109,7 +109,9 @@ class CandidateCache:
             self.computed_with[w, u] = n_avail
 
     def _recompute(self, worlds: np.ndarray, users: np.ndarray, n_available: np.ndarray) -> None:
-        fused = self.backbone.top_k(worlds, users, n_available, self.k, UNSCORABLE)
+        # The rows' stale lists start the search (any k distinct released items are valid).
+        hints = self.items[worlds, users]
+        fused = self.backbone.top_k(worlds, users, n_available, self.k, UNSCORABLE, hints)
         if fused is None:
             raw = self.backbone.scores(worlds, users)
             fused = kernels.top_k_released(raw, n_available, self.k, UNSCORABLE)

@@ -93,7 +93,7 @@ class CollaborativeBackbone(Backbone):
         out[~self.visible[worlds, start:stop]] = -np.inf
         return out
 
-    def top_k(self, worlds, users, n_available, k, unscorable):
+    def top_k(self, worlds, users, n_available, k, unscorable, hints=None):
         return kernels.factor_top_k(
             self.packed, self.user_factors[worlds, users], worlds, n_available, k, unscorable
         )

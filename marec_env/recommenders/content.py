@@ -39,11 +39,11 @@ class ContentBackbone(Backbone):
     def scores_for(self, worlds, users, start: int, stop: int) -> np.ndarray:
         return exact_product(self._unit_profile(worlds, users), self.items_t[:, start:stop])
 
-    def top_k(self, worlds, users, n_available, k, unscorable):
+    def top_k(self, worlds, users, n_available, k, unscorable, hints=None):
         zeros = np.zeros(len(users), np.int64)
         unit = self._unit_profile(worlds, users)
         return kernels.dot_top_k(
-            self._tables, zeros, self._all_visible, zeros, unit, n_available, k, unscorable
+            self._tables, zeros, self._all_visible, zeros, unit, n_available, k, unscorable, hints
         )
 
     def _unit_profile(self, worlds: np.ndarray, users: np.ndarray) -> np.ndarray:

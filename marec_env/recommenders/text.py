@@ -237,7 +237,7 @@ class TextBackbone(Backbone):
         """Scores of items ``start:stop`` only (newly released items)."""
         return exact_product(_unit_rows(self.profiles(worlds, users)), self._items_t[:, start:stop])
 
-    def top_k(self, worlds, users, n_available, k, unscorable):
+    def top_k(self, worlds, users, n_available, k, unscorable, hints=None):
         """The exact top-k of :meth:`scores` at float32 GEMM cost: a float32 pass finds every
         item within ``FLOAT32_MARGIN`` of the k-th best (a float32 cosine of unit vectors is
         off by at most 384 · 2⁻²⁴ ≈ 2.3e-5), and only those are rescored in float64. Items
@@ -246,31 +246,32 @@ class TextBackbone(Backbone):
         slots = self.raw_rows.slot[worlds, users]
         pooled = slots >= 0
         if not pooled.any():
-            return self._top_k_by_product(unit, n_available, k, unscorable)
+            return self._top_k_by_product(unit, n_available, k, unscorable, hints)
         n_available = np.asarray(n_available, np.int64)
         margins = raw_margins(self.counts[worlds[pooled], users[pooled]])
         pool = self.raw_rows.pool
         if pooled.all():
             return kernels.refine_pooled_top_k(
-                pool, slots, unit, self._items64, n_available, k, margins, unscorable
+                pool, slots, unit, self._items64, n_available, k, margins, unscorable, hints
             )
+        hints = hints if hints is not None else np.full((len(slots), k), -1, np.int64)
         items, scores = np.empty((len(slots), k), np.int64), np.empty((len(slots), k), np.float32)
         items[pooled], scores[pooled] = kernels.refine_pooled_top_k(
             pool, slots[pooled], unit[pooled], self._items64, n_available[pooled], k, margins,
-            unscorable,
+            unscorable, hints[pooled],
         )  # fmt: skip
         rest = ~pooled
         items[rest], scores[rest] = self._top_k_by_product(
-            unit[rest], n_available[rest], k, unscorable
+            unit[rest], n_available[rest], k, unscorable, hints[rest]
         )
         return items, scores
 
-    def _top_k_by_product(self, unit, n_available, k, unscorable):
+    def _top_k_by_product(self, unit, n_available, k, unscorable, hints=None):
         """:meth:`top_k` for users without raw rows: a float32 product gives the rough
         scores."""
         rough = unit.astype(np.float32) @ self._items_t32
         return kernels.refine_top_k(
-            rough, unit, self._items64, n_available, k, self._margin, unscorable
+            rough, unit, self._items64, n_available, k, self._margin, unscorable, hints
         )
 
     def gram(self, items: np.ndarray) -> np.ndarray:
