@@ -283,26 +283,21 @@ def _hint_floor(taste, r, latent_t, quality, quality_weight, hints, stop):
 
 @numba.njit(cache=True, nogil=True)
 def _nb_ideal_values_pruned(
-    taste, latent_t, latent_t32, quality, quality_weight, n_available, s, hints
+    taste, latent_t, latent_t32, quality, quality_weight, n_available, s, hints, scale, q_scale
 ):  # fmt: skip
     # The s best utilities in two passes: a float32 pass bounds every item's utility, and
     # only items that can reach the s best are summed in float64 over topics in order (the
     # values of a full float64 pass; most items are skipped). ``hints`` (n, s): items whose
     # utilities bound the s-th best from below (last step's best, usually still close), so
     # the s-th best rough value need not be searched for; overwritten with this step's best.
+    # ``scale`` (t,): the largest |latent| per topic; ``q_scale``: the largest
+    # |quality_weight * quality|. Together they bound every utility.
     n, t = taste.shape
     m = latent_t.shape[1]
     out = np.empty((n, s), np.float32)
     rough = np.empty(m, np.float32)
     keep = np.empty(m + 1, np.int64)
     best = np.empty((1, s), np.float32)
-    scale = np.zeros(t, np.float64)  # largest |latent| per topic
-    for d in range(t):
-        for j in range(m):
-            scale[d] = max(scale[d], abs(latent_t[d, j]))
-    q_scale = 0.0
-    for j in range(m):
-        q_scale = max(q_scale, abs(quality_weight * quality[j]))
     for r in range(n):
         stop = min(n_available[r], m)
         if stop < s:  # too few items to prune: the exact pass of every item

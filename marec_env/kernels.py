@@ -252,6 +252,16 @@ def dot_top_k(
     )
 
 
+def utility_tables(latent: np.ndarray, quality: np.ndarray) -> tuple[np.ndarray, ...]:
+    """What :func:`ideal_values` reads of a catalog, built once: the (T, n_items) float64 and
+    float32 ``latent.T`` (C-contiguous), float64 ``quality``, the largest absolute latent per
+    topic and the largest absolute quality (float64), which bound every utility."""
+    latent_t = np.ascontiguousarray(np.asarray(latent).T, np.float64)
+    quality = np.asarray(quality, np.float64)
+    scale = np.abs(latent_t).max(axis=1, initial=0.0)
+    return latent_t, latent_t.astype(np.float32), quality, scale, np.abs(quality).max(initial=0.0)
+
+
 def ideal_values(
     taste: np.ndarray,
     latent: np.ndarray,
@@ -259,24 +269,24 @@ def ideal_values(
     quality_weight: float,
     n_available: np.ndarray,
     s: int,
-    tables: tuple[np.ndarray, np.ndarray] | None = None,
+    tables: tuple[np.ndarray, ...] | None = None,
     hints: np.ndarray | None = None,
 ) -> np.ndarray:
     """The s largest utilities ``taste[r] · latent[j] + quality_weight · quality[j]`` over the
     first ``n_available[r]`` items, descending (float64 sums rounded to float32), without
     materialising the (n, n_items) utility table when numba is there (a float32 pass bounds
-    each utility; only items that can reach the s best are summed in float64). ``tables``: the
-    (T, n_items) float64 C-contiguous ``latent.T`` and float64 ``quality``, if the caller
-    keeps them (saves two conversions a call). ``hints``: an (n, s) int64 array of items
+    each utility; only items that can reach the s best are summed in float64). ``tables``:
+    :func:`utility_tables` of ``latent`` and ``quality``, if the caller keeps them (saves
+    building them every call). ``hints``: an (n, s) int64 array of items
     (−1: none) whose utilities start the search (the compiled path overwrites it with the
     items behind the values it returns; the values never depend on it)."""
     n_available = np.asarray(n_available, np.int64)
     if _enabled and latent.shape[0] >= s:
-        latent_t, quality = tables or (latent.T, quality)
-        latent_t = np.ascontiguousarray(latent_t, np.float64)
+        tables = tables or utility_tables(latent, quality)
+        latent_t, latent_t32, quality, scale, quality_max = tables
         kernel, taste = _nb()._nb_ideal_values_pruned, np.ascontiguousarray(taste, np.float32)
-        latent_t32 = latent_t.astype(np.float32)  # exact: the latents are float32
-        quality, weight = np.asarray(quality, np.float64), float(quality_weight)
+        weight = float(quality_weight)
+        q_scale = abs(weight) * float(quality_max)
         if hints is None:
             hints = np.full((len(taste), s), -1, np.int64)
         return _by_rows(
@@ -290,6 +300,8 @@ def ideal_values(
                 n_available[a:b],
                 s,
                 hints[a:b],
+                scale,
+                q_scale,
             ),
         )
     stop = int(n_available.max())

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from marec_env import kernels
 from marec_env.config import MarketConfig
 from marec_env.core.catalog import Catalog
 from marec_env.mechanisms import Mechanism
@@ -43,7 +44,6 @@ class Setup:
         return len(self.backbones)
 
     @functools.cached_property
-    def utility_tables(self) -> tuple[np.ndarray, np.ndarray]:
-        """The catalog's (T, n_items) latent and its quality in float64 (for NDCG's ideal)."""
-        latent_t = np.ascontiguousarray(self.catalog.latent.T, np.float64)
-        return latent_t, np.asarray(self.catalog.quality, np.float64)
+    def utility_tables(self) -> tuple[np.ndarray, ...]:
+        """What NDCG's ideal reads of the catalog (``kernels.ideal_values``' ``tables``)."""
+        return kernels.utility_tables(self.catalog.latent, self.catalog.quality)
