@@ -97,20 +97,29 @@ def _select_released(row, stop, m, k, out_i, out_s, r, floor):
 
 
 @numba.njit(cache=True, nogil=True)
-def _hints_floor(row, hints, r, stop):
-    # The smallest score of row r's hint items (its previous top k): at most the k-th best
-    # now, as they are k distinct released items. -inf when they are not (or none given).
+def _usable_hints(hints, r, stop):
+    # Row r's hint items are distinct released items (ids in [0, stop)), and there are some:
+    # then the smallest of their values is at most the k-th best of the row.
     k = hints.shape[1]
-    floor = np.float32(np.inf)
     for a in range(k):
         j = hints[r, a]
         if j < 0 or j >= stop:
-            return np.float32(-np.inf)
+            return False
         for b in range(a):
             if hints[r, b] == j:
-                return np.float32(-np.inf)
-        floor = min(floor, row[j])
-    return floor if k > 0 else np.float32(-np.inf)
+                return False
+    return k > 0
+
+
+@numba.njit(cache=True, nogil=True)
+def _hints_floor(row, hints, r, stop):
+    # The smallest score of row r's hint items (its previous top k), or -inf.
+    if not _usable_hints(hints, r, stop):
+        return np.float32(-np.inf)
+    floor = np.float32(np.inf)
+    for a in range(hints.shape[1]):
+        floor = min(floor, row[hints[r, a]])
+    return floor
 
 
 @numba.njit(cache=True, nogil=True)
@@ -266,18 +275,12 @@ def _utility(taste, r, latent_t, quality, quality_weight, j):
 
 @numba.njit(cache=True, nogil=True)
 def _hint_floor(taste, r, latent_t, quality, quality_weight, hints, stop):
-    # The smallest utility of row r's hint items: a lower bound on its s-th best, as they
-    # are s distinct available items (-inf when they are not).
-    s = hints.shape[1]
+    # The smallest utility of row r's hint items (a lower bound on its s-th best), or -inf.
+    if not _usable_hints(hints, r, stop):
+        return np.float32(-np.inf)
     floor = np.float32(np.inf)
-    for a in range(s):
-        j = hints[r, a]
-        if j < 0 or j >= stop:
-            return np.float32(-np.inf)
-        for b in range(a):
-            if hints[r, b] == j:
-                return np.float32(-np.inf)
-        floor = min(floor, _utility(taste, r, latent_t, quality, quality_weight, j))
+    for a in range(hints.shape[1]):
+        floor = min(floor, _utility(taste, r, latent_t, quality, quality_weight, hints[r, a]))
     return floor
 
 
@@ -297,7 +300,7 @@ def _nb_ideal_values_pruned(
     out = np.empty((n, s), np.float32)
     rough = np.empty(m, np.float32)
     keep = np.empty(m + 1, np.int64)
-    best = np.empty((1, s), np.float32)
+    best = np.empty((1, s), np.int64), np.empty((1, s), np.float32)
     for r in range(n):
         stop = min(n_available[r], m)
         if stop < s:  # too few items to prune: the exact pass of every item
@@ -391,38 +394,11 @@ def _dots_in_order(unit, r, items, keep, count, exact):
 
 @numba.njit(cache=True, nogil=True)
 def _kth_largest(row, stop, k, best, floor):
-    # The k-th largest of row[:stop] (k <= stop), by the block-skipping scan of
-    # _select_released on values alone (``floor`` as there).
-    filled = 0
-    j = 0
-    if floor == -np.inf:
-        while filled < k:
-            filled = _insert_value(best, 0, filled, k, row[j])
-            j += 1
-    while filled < k and j + _BLOCK <= stop:
-        hit = False
-        for q in range(_BLOCK):
-            hit |= row[j + q] >= floor
-        if hit:
-            for q in range(j, j + _BLOCK):
-                if filled == k or row[q] >= floor:
-                    filled = _insert_value(best, 0, filled, k, row[q])
-        j += _BLOCK
-    bar = best[0, k - 1]  # read only once the buffer is full
-    while j + _BLOCK <= stop:
-        hit = False
-        for q in range(_BLOCK):
-            hit |= row[j + q] > bar
-        if hit:
-            for q in range(j, j + _BLOCK):
-                if row[q] > bar:
-                    _insert_value(best, 0, k, k, row[q])
-                    bar = best[0, k - 1]
-        j += _BLOCK
-    for q in range(j, stop):
-        if filled == k or row[q] >= floor:
-            filled = _insert_value(best, 0, filled, k, row[q])
-    return best[0, k - 1]
+    # The k-th largest of row[:stop] (k <= stop): _select_released into the scratch rows
+    # ``best`` (ids, values), read back.
+    ids, values = best
+    _select_released(row, stop, stop, k, ids, values, 0, floor)
+    return values[0, k - 1]
 
 
 @numba.njit(cache=True, nogil=True)
@@ -474,7 +450,7 @@ def _nb_refine_top_k(rough, unit, items, n_available, k, margin, unscorable, hin
     n, m = rough.shape
     out_i = np.empty((n, k), np.int64)
     out_s = np.empty((n, k), np.float32)
-    best = np.empty((1, k), np.float32)
+    best = np.empty((1, k), np.int64), np.empty((1, k), np.float32)
     keep = np.empty(m, np.int64)
     exact = np.empty(m, np.float64)
     for r in range(n):
@@ -492,7 +468,7 @@ def _nb_refine_pooled_top_k(pool, slots, unit, items, n_available, k, margins, u
     m = pool.shape[1]
     out_i = np.empty((n, k), np.int64)
     out_s = np.empty((n, k), np.float32)
-    best = np.empty((1, k), np.float32)
+    best = np.empty((1, k), np.int64), np.empty((1, k), np.float32)
     keep = np.empty(m, np.int64)
     exact = np.empty(m, np.float64)
     for r in range(n):
