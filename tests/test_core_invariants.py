@@ -205,3 +205,26 @@ def test_rival_rank_board_matches_the_candidate_lists(rng):
         assert np.allclose(obs[..., layout["cand_overlap"]], held / (n - 1))
         env.step(rng.integers(k, size=(4, n)))
     assert seen_shared > 0  # agents do share candidates, so the check above had teeth
+
+
+def test_profile_text_ties_go_to_the_lower_topic():
+    """A v1 profile text names the two largest stated interests. Users with fewer than two
+    positive ones tie at zero: the text must then name the lowest-index tied topic (a stable
+    order), not whichever one the CPU's sorting network puts first."""
+    from marec_env.core import users
+
+    n, topics = 4000, 8
+    population = users.Population.empty(1, n, topics)
+    worlds, slots = np.zeros(n, np.int64), np.arange(n)
+    rng = np.random.default_rng(12)
+    users.draw_users(population, worlds, slots, rng, stated_noise=3.0, profile_from_stated=True)
+    stated = population.stated[0]
+    first, second = np.divmod(population.profile_text_id[0], topics)
+    tied = (stated > 0).sum(axis=1) < 2
+    assert tied.sum() > 100  # the noise leaves many users with at most one positive interest
+    for row in np.flatnonzero(tied):
+        zeros = np.flatnonzero(stated[row] == 0)
+        assert first[row] == (np.argmax(stated[row]) if stated[row].max() > 0 else zeros[0])
+        assert second[row] == zeros[zeros != first[row]][0]
+    uniform = (stated == stated[:, :1]).all(axis=1)  # nothing positive: every topic alike
+    assert uniform.any() and (first[uniform] == 0).all() and (second[uniform] == 1).all()

@@ -83,7 +83,9 @@ def draw_users(
     stated = np.maximum(preference + stated_noise * rng.standard_normal((n, n_topics)), 0.0)
     norm = np.linalg.norm(stated, axis=1, keepdims=True)
     stated = np.where(norm > 0, stated / np.maximum(norm, 1e-12), 1.0 / np.sqrt(n_topics))
-    order = np.argsort(-(stated if profile_from_stated else preference), axis=1)
+    # Stable: users with fewer than two positive stated interests tie at zero, and the
+    # default sort need not keep ties in order (numpy may pick SIMD sorting networks by CPU).
+    order = np.argsort(-(stated if profile_from_stated else preference), axis=1, kind="stable")
     population.preference[worlds, users] = preference
     population.fatigue[worlds, users] = 0.0
     population.stated[worlds, users] = stated.astype(np.float32)
