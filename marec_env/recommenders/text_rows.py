@@ -59,6 +59,16 @@ class RawScoreRows:
         self._used = 0
         """Slots ever handed out (the free ones are in ``_free``)."""
 
+    def __getstate__(self) -> dict[str, object]:
+        # Only the rows ever handed out travel; the rest of the reserve is rebuilt empty.
+        return {**self.__dict__, "pool": self.pool[: self._used].copy()}
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        used = state.pop("pool")
+        self.__dict__.update(state)
+        self.pool = np.zeros((self.max_rows if self.enabled else 0, used.shape[1]), np.float32)
+        self.pool[: len(used)] = used
+
     def allocate(self, worlds: np.ndarray, users: np.ndarray, starts: np.ndarray) -> None:
         """Give each distinct (world, user) a row holding its ``starts`` row, (n, n_items), as
         far as the pool allows; those who get none are scored by the product."""
