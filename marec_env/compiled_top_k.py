@@ -221,22 +221,18 @@ def _nb_factor_top_k(factors, ids, count, m, user, worlds, n_available, k, unsco
 
 
 @numba.njit(cache=True, nogil=True)
-def _nb_dot_top_k(
-    tables, table_of, visible, visible_of, weights, n_available, k, unscorable, hints
-):  # fmt: skip
+def _nb_dot_top_k(table, weights, n_available, k, unscorable, hints):
     # Row r scores item j as the float64 sum over d, in order, of weights[r, d] times
-    # tables[table_of[r], d, j], rounded to float32 (``unscorable`` where
-    # visible[visible_of[r], j] is False), and keeps the k best like _nb_top_k_released.
-    # Item-major tables put the items of one d side by side, so each d is one vector pass
+    # table[d, j], rounded to float32, and keeps the k best like _nb_top_k_released. An
+    # item-major table puts the items of one d side by side, so each d is one vector pass
     # over the items, and every item's sum still adds its terms in d order.
     n, f = weights.shape
-    m = tables.shape[2]
+    m = table.shape[1]
     out_i = np.empty((n, k), np.int64)
     out_s = np.empty((n, k), np.float32)
     acc = np.empty(m, np.float64)
     row = np.empty(m, np.float32)
     for r in range(n):
-        table, seen = tables[table_of[r]], visible[visible_of[r]]
         stop = min(n_available[r], m)
         acc[:stop] = 0.0
         for d in range(f):
@@ -246,7 +242,7 @@ def _nb_dot_top_k(
                 acc[j] += x * np.float64(column[j])
         for j in range(stop):
             s = np.float32(acc[j])
-            row[j] = s if seen[j] and np.isfinite(s) else unscorable
+            row[j] = s if np.isfinite(s) else unscorable
         _select_released(row, stop, m, k, out_i, out_s, r, _hints_floor(row, hints, r, stop))
     return out_i, out_s
 

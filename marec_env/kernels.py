@@ -85,7 +85,7 @@ def _by_rows(n_rows: int, call):
     return np.concatenate(parts)
 
 
-def _hint_rows(hints: np.ndarray | None, n: int, k: int) -> np.ndarray:
+def hint_rows(hints: np.ndarray | None, n: int, k: int) -> np.ndarray:
     """(n, k) int64 hint items: each row's previous top k (any k distinct released items
     bound the k-th best from below and so let a selection skip most items; the result never
     depends on them). −1 (none) where the caller has none."""
@@ -214,41 +214,26 @@ def factor_top_k(
 
 
 def dot_top_k(
-    tables: np.ndarray,
-    table_of: np.ndarray,
-    visible: np.ndarray,
-    visible_of: np.ndarray,
+    table: np.ndarray,
     weights: np.ndarray,
     n_available: np.ndarray,
     k: int,
     unscorable: np.float32,
     hints: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray] | None:
-    """Fused scoring + top-k of a linear model over item-major tables: row r scores item j
-    as the float64 dot of ``weights[r]`` (n, f) with ``tables[table_of[r], :, j]`` (tables:
-    (n_tables, f, n_items)), rounded to float32; ``unscorable`` where
-    ``visible[visible_of[r], j]`` is False or the score is not finite; selected like
-    :func:`top_k_released`. ``hints``: see :func:`_hint_rows`. None without numba: the
-    caller then scores with :func:`marec_env.recommenders.base.exact_product` (the same
-    values up to float64 rounding)."""
-    if not _enabled or tables.shape[2] < k:
+    """Fused scoring + top-k of a linear model over an item-major table: row r scores item j
+    as the float64 dot of ``weights[r]`` (n, f) with ``table[:, j]`` (table: (f, n_items)),
+    rounded to float32 (``unscorable`` where not finite), selected like
+    :func:`top_k_released`. ``hints``: see :func:`hint_rows`. None without numba: the caller
+    then scores with :func:`marec_env.recommenders.base.exact_product` (the same values up to
+    float64 rounding)."""
+    if not _enabled or table.shape[1] < k:
         return None
     kernel, unscorable = _nb()._nb_dot_top_k, np.float32(unscorable)
-    table_of, visible_of = np.asarray(table_of, np.int64), np.asarray(visible_of, np.int64)
-    n_available, hints = np.asarray(n_available, np.int64), _hint_rows(hints, len(weights), k)
+    n_available, hints = np.asarray(n_available, np.int64), hint_rows(hints, len(weights), k)
     return _by_rows(
         len(weights),
-        lambda a, b: kernel(
-            tables,
-            table_of[a:b],
-            visible,
-            visible_of[a:b],
-            weights[a:b],
-            n_available[a:b],
-            k,
-            unscorable,
-            hints[a:b],
-        ),
+        lambda a, b: kernel(table, weights[a:b], n_available[a:b], k, unscorable, hints[a:b]),
     )
 
 
@@ -287,8 +272,7 @@ def ideal_values(
         kernel, taste = _nb()._nb_ideal_values_pruned, np.ascontiguousarray(taste, np.float32)
         weight = float(quality_weight)
         q_scale = abs(weight) * float(quality_max)
-        if hints is None:
-            hints = np.full((len(taste), s), -1, np.int64)
+        hints = hint_rows(hints, len(taste), s)
         return _by_rows(
             len(taste),
             lambda a, b: kernel(
@@ -442,7 +426,7 @@ def refine_top_k(
     (n_items, d) are float64; columns at or past ``n_available`` are unreleased."""
     n_available = np.asarray(n_available, np.int64)
     if _enabled and rough.shape[1] >= k and int(n_available.min()) >= k:
-        kernel, hints = _nb()._nb_refine_top_k, _hint_rows(hints, len(rough), k)
+        kernel, hints = _nb()._nb_refine_top_k, hint_rows(hints, len(rough), k)
         return _by_rows(
             len(rough),
             lambda a, b: kernel(
@@ -468,7 +452,7 @@ def refine_pooled_top_k(
     n_available = np.asarray(n_available, np.int64)
     margins = np.asarray(margins, np.float64)
     if _enabled and pool.shape[1] >= k and int(n_available.min()) >= k:
-        kernel, hints = _nb()._nb_refine_pooled_top_k, _hint_rows(hints, len(slots), k)
+        kernel, hints = _nb()._nb_refine_pooled_top_k, hint_rows(hints, len(slots), k)
         return _by_rows(
             len(slots),
             lambda a, b: kernel(

@@ -114,6 +114,11 @@ class MarketEnv(ParallelEnv):
       behaves as before), so vector evaluation plays exactly the ParallelEnv's episodes.
       One-world fast paths and compiled kernels give the same candidates, pages and clicks
       as the general path, with numba on or off (``tests/test_one_world.py``).
+    * v1 sign-up texts: the two stated interests a profile text names are picked by a stable
+      sort, so users with fewer than two positive ones get the lowest tied topic on every
+      CPU (numpy's default sort may order ties by CPU-specific sorting networks). On the
+      AVX2 machines measured every trajectory is unchanged; a CPU whose default sort ordered
+      those ties otherwise now plays what these do.
     """
 
     metadata = {

@@ -23,8 +23,6 @@ class ContentBackbone(Backbone):
     def __init__(self, catalog: Catalog, config: MarketConfig, num_worlds: int) -> None:
         super().__init__(catalog, config, num_worlds)
         self.items_t = np.ascontiguousarray(catalog.attributes.T, dtype=np.float64)
-        self._tables = self.items_t[None]  # one item-major table for every user
-        self._all_visible = np.ones((1, catalog.n_items), bool)
         self.profile = np.zeros((num_worlds, self.num_users, catalog.n_topics), np.float32)
 
     def reset(self, worlds: np.ndarray, rng: np.random.Generator) -> None:
@@ -40,11 +38,8 @@ class ContentBackbone(Backbone):
         return exact_product(self._unit_profile(worlds, users), self.items_t[:, start:stop])
 
     def top_k(self, worlds, users, n_available, k, unscorable, hints=None):
-        zeros = np.zeros(len(users), np.int64)
         unit = self._unit_profile(worlds, users)
-        return kernels.dot_top_k(
-            self._tables, zeros, self._all_visible, zeros, unit, n_available, k, unscorable, hints
-        )
+        return kernels.dot_top_k(self.items_t, unit, n_available, k, unscorable, hints)
 
     def _unit_profile(self, worlds: np.ndarray, users: np.ndarray) -> np.ndarray:
         profile = self.profile[worlds, users].astype(np.float64)

@@ -192,9 +192,7 @@ class TextBackbone(Backbone):
         self.counts[0, user] += 1
         slot = self.raw_rows.slot[0, user]
         if slot >= 0:
-            ready = self._gram_ready is not None and self._gram_ready[item]
-            gram = self._gram if ready else self.gram(np.array([item]))
-            self.raw_rows.pool[slot] += gram[item]
+            self.raw_rows.pool[slot] += self.gram(np.array([item]))[item]
 
     def _materialise(self, worlds: np.ndarray, users: np.ndarray) -> None:
         """Write the implicit profile (sign-up text, or zero) of these users into ``sums``."""
@@ -238,10 +236,12 @@ class TextBackbone(Backbone):
         return exact_product(_unit_rows(self.profiles(worlds, users)), self._items_t[:, start:stop])
 
     def top_k(self, worlds, users, n_available, k, unscorable, hints=None):
-        """The exact top-k of :meth:`scores` at float32 GEMM cost: a float32 pass finds every
-        item within ``FLOAT32_MARGIN`` of the k-th best (a float32 cosine of unit vectors is
-        off by at most 384 · 2⁻²⁴ ≈ 2.3e-5), and only those are rescored in float64. Items
-        outside cannot reach the top k, so the result equals a full float64 pass."""
+        """The exact top-k of :meth:`scores` without a float64 pass: rough scores find every
+        item within a proven margin of the k-th best, and only those are rescored in float64,
+        so the result equals a full float64 pass. Users with a raw row
+        (:mod:`~marec_env.recommenders.text_rows`) read their rough scores from it; the others
+        get them from a float32 product (a float32 cosine of unit vectors is off by at most
+        384 · 2⁻²⁴ ≈ 2.3e-5)."""
         unit = _unit_rows(self.profiles(worlds, users))
         slots = self.raw_rows.slot[worlds, users]
         pooled = slots >= 0
@@ -254,7 +254,7 @@ class TextBackbone(Backbone):
             return kernels.refine_pooled_top_k(
                 pool, slots, unit, self._items64, n_available, k, margins, unscorable, hints
             )
-        hints = hints if hints is not None else np.full((len(slots), k), -1, np.int64)
+        hints = kernels.hint_rows(hints, len(slots), k)
         items, scores = np.empty((len(slots), k), np.int64), np.empty((len(slots), k), np.float32)
         items[pooled], scores[pooled] = kernels.refine_pooled_top_k(
             pool, slots[pooled], unit[pooled], self._items64, n_available[pooled], k, margins,

@@ -93,10 +93,7 @@ class RawScoreRows:
         """Each click's Gram row added to its user's row, in event order."""
         slots = self.slot[worlds, users]
         held = slots >= 0
-        if held.all():
-            kernels.add_table_rows(self.pool, slots, gram, items)
-        elif held.any():
-            kernels.add_table_rows(self.pool, slots[held], gram, items[held])
+        kernels.add_table_rows(self.pool, slots[held], gram, items[held])
 
     def release(self, worlds: np.ndarray, users: np.ndarray) -> None:
         """These users' rows go back to the pool."""
