@@ -8,7 +8,7 @@ from marec_env import kernels
 from marec_env.config import MarketConfig
 from marec_env.core.catalog import Catalog
 from marec_env.recommenders.base import Backbone
-from marec_env.recommenders.packed import PackedVisible
+from marec_env.recommenders.packed import PackedVisible, TrainedSince
 from marec_env.streams import rows_for
 
 INIT_SCALE = 0.1
@@ -39,6 +39,8 @@ class CollaborativeBackbone(Backbone):
         self.undeployed = np.zeros((num_worlds, catalog.n_items), bool)
         """Item rows trained since the world last deployed: a deployment copies only these
         (the other rows of ``deployed`` already equal ``item_factors``)."""
+        self.trained = TrainedSince(num_worlds, catalog.n_items)
+        """The same rows as per-world lists, so a deployment need not scan ``undeployed``."""
         self.packed = PackedVisible(num_worlds, catalog.n_items, f)
         """The visible items' deployed factors, packed per world (what top_k reads)."""
         self.rng = np.random.Generator(np.random.PCG64(0))
@@ -55,6 +57,7 @@ class CollaborativeBackbone(Backbone):
             self.clicks.fill(0)
             self.visible.fill(False)
             self.undeployed.fill(False)
+            self.trained.clear(worlds)
             self.packed.clear(worlds)
             return
         draws = rows_for(rng, worlds).standard_normal(shape, np.float32)
@@ -64,6 +67,7 @@ class CollaborativeBackbone(Backbone):
             self.clicks.fill(0)
             self.visible.fill(False)
             self.undeployed.fill(False)
+            self.trained.clear(worlds)
             self.packed.clear(worlds)
             return
         self.item_factors[worlds] = INIT_SCALE * draws
@@ -71,6 +75,7 @@ class CollaborativeBackbone(Backbone):
         self.clicks[worlds] = 0
         self.visible[worlds] = False
         self.undeployed[worlds] = False
+        self.trained.clear(worlds)
         self.packed.clear(worlds)
 
     def new_users(self, worlds, users, stated_interests, profile_text_ids) -> None:
@@ -117,7 +122,9 @@ class CollaborativeBackbone(Backbone):
         kernels.add_at(self.user_factors, (w, u), lr * (error[:, None] * q - REGULARISATION * p))
         kernels.add_at(self.item_factors, (w, i), lr * (error[:, None] * p - REGULARISATION * q))
         kernels.add_at(self.clicks, (w, i), y.astype(np.int64))
+        fresh = ~self.undeployed[w, i]
         self.undeployed[w, i] = True
+        self.trained.add(w[fresh], i[fresh])
         return use
 
     def _learn_one_world(self, users: np.ndarray, items: np.ndarray, y: np.ndarray) -> None:
@@ -130,16 +137,20 @@ class CollaborativeBackbone(Backbone):
         np.add.at(user_factors, users, lr * (error[:, None] * q - REGULARISATION * p))
         np.add.at(item_factors, items, lr * (error[:, None] * p - REGULARISATION * q))
         np.add.at(self.clicks[0], items, y.astype(np.int64))
+        fresh = items[~self.undeployed[0, items]]
         self.undeployed[0, items] = True
+        self.trained.add(np.zeros(len(fresh), np.int64), fresh)
 
     def tick(self, t: np.ndarray) -> np.ndarray:
         due = (t % self.config.refresh_interval == 0) & (t > 0)
         if due.any():
             worlds = np.flatnonzero(due)
-            w, i = np.nonzero(self.undeployed[worlds])
-            w = worlds[w]
+            w, i = self.trained.take(worlds)  # exactly the True cells of undeployed[worlds]
             self.deployed[w, i] = self.item_factors[w, i]
-            self.undeployed[worlds] = False
-            self.visible[worlds] = self.clicks[worlds] > 0
-            self.packed.rebuild(worlds, self.visible, self.deployed)
+            self.undeployed[w, i] = False
+            # Clicks only grow and only trained items gain them, so visible = clicks > 0
+            # needs only the trained items that are not visible yet.
+            new = (self.clicks[w, i] > 0) & ~self.visible[w, i]
+            self.visible[w[new], i[new]] = True
+            self.packed.deploy(worlds, w[new], i[new], self.deployed)
         return due

@@ -26,14 +26,21 @@ class PackedVisible:
     def clear(self, worlds: np.ndarray) -> None:
         self.count[worlds] = 0
 
-    def rebuild(self, worlds: np.ndarray, visible: np.ndarray, deployed: np.ndarray) -> None:
-        """Pack the visible items of these worlds from ``visible`` (W, n_items) and
-        ``deployed`` (W, n_items, f)."""
-        w, items = np.nonzero(visible[worlds])  # row-major: ids ascend within each world
-        counts = np.bincount(w, minlength=len(worlds))
+    def deploy(
+        self, worlds: np.ndarray, new_worlds: np.ndarray, new_items: np.ndarray, deployed
+    ) -> None:
+        """These worlds (ascending) deploy: each keeps its packed items and gains the newly
+        visible ``(new_worlds[e], new_items[e])`` (distinct, not yet packed); every packed
+        item of these worlds takes its factors from ``deployed`` (W, n_items, f)."""
+        held = np.arange(self.ids.shape[1])[None, :] < self.count[worlds][:, None]
+        local, column = np.nonzero(held)
+        w = np.concatenate([worlds[local], new_worlds])
+        items = np.concatenate([self.ids[worlds[local], column], new_items])
+        order = np.lexsort((items, w))  # by world, ids ascending within each
+        w, items = w[order], items[order]
+        counts = np.bincount(np.searchsorted(worlds, w), minlength=len(worlds))
         self._reserve(int(counts.max()) if len(counts) else 0)
-        position = np.arange(len(w)) - (np.cumsum(counts) - counts)[w]
-        w = worlds[w]
+        position = np.arange(len(w)) - np.repeat(np.cumsum(counts) - counts, counts)
         self.ids[w, position] = items
         self.factors[w, position] = deployed[w, items]
         self.count[worlds] = counts
@@ -47,3 +54,46 @@ class PackedVisible:
         factors = np.zeros((len(self.count), grown, self.factors.shape[2]), np.float32)
         ids[:, :capacity], factors[:, :capacity] = self.ids, self.factors
         self.ids, self.factors = ids, factors
+
+
+class TrainedSince:
+    """Per world, the items trained since its last deployment, each listed once: a deployment
+    copies and inspects only these instead of scanning the whole catalog of every world."""
+
+    def __init__(self, num_worlds: int, n_items: int) -> None:
+        self.n_items = n_items
+        self.count = np.zeros(num_worlds, np.int64)
+        self.ids = np.zeros((num_worlds, 0), np.int64)
+        """(W, capacity) item ids in the order first trained; only ``count[w]`` are used."""
+
+    def clear(self, worlds: np.ndarray) -> None:
+        self.count[worlds] = 0
+
+    def add(self, worlds: np.ndarray, items: np.ndarray) -> None:
+        """List these (world, item) pairs, none of them listed yet (duplicates allowed)."""
+        if len(worlds) == 0:
+            return
+        pairs = np.unique(worlds * self.n_items + items)  # sorted by world
+        worlds, items = pairs // self.n_items, pairs % self.n_items
+        rank = np.arange(len(worlds)) - np.searchsorted(worlds, worlds)
+        position = self.count[worlds] + rank
+        self._reserve(int(position.max()) + 1)
+        self.ids[worlds, position] = items
+        self.count += np.bincount(worlds, minlength=len(self.count))
+
+    def take(self, worlds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The listed (world, item) pairs of these worlds, whose lists are emptied."""
+        held = np.arange(self.ids.shape[1])[None, :] < self.count[worlds][:, None]
+        local, column = np.nonzero(held)
+        w = worlds[local]
+        items = self.ids[w, column]
+        self.count[worlds] = 0
+        return w, items
+
+    def _reserve(self, needed: int) -> None:
+        capacity = self.ids.shape[1]
+        if needed > capacity:
+            grown = min(max(needed, 2 * capacity, 16), self.n_items)
+            ids = np.zeros((len(self.count), grown), np.int64)
+            ids[:, :capacity] = self.ids
+            self.ids = ids
