@@ -139,7 +139,7 @@ class CollaborativeBackbone(Backbone):
         np.add.at(self.clicks[0], items, y.astype(np.int64))
         fresh = items[~self.undeployed[0, items]]
         self.undeployed[0, items] = True
-        self.trained.add(np.zeros(len(fresh), np.int64), fresh)
+        self.trained.add_to_first_world(fresh)
 
     def tick(self, t: np.ndarray) -> np.ndarray:
         due = (t % self.config.refresh_interval == 0) & (t > 0)

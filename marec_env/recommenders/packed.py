@@ -81,6 +81,14 @@ class TrainedSince:
         self.ids[worlds, position] = items
         self.count += np.bincount(worlds, minlength=len(self.count))
 
+    def add_to_first_world(self, items: np.ndarray) -> None:
+        """:meth:`add` for world 0 alone (the one-world path), on a slice."""
+        items = np.unique(items) if len(set(items.tolist())) < len(items) else items
+        start = int(self.count[0])
+        self._reserve(start + len(items))
+        self.ids[0, start : start + len(items)] = items
+        self.count[0] = start + len(items)
+
     def take(self, worlds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The listed (world, item) pairs of these worlds, whose lists are emptied."""
         held = np.arange(self.ids.shape[1])[None, :] < self.count[worlds][:, None]
