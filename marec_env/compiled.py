@@ -10,10 +10,10 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from marec_env.compiled_ideal import _nb_ideal_values_memo, _nb_ideal_values_pruned  # noqa: F401
 from marec_env.compiled_top_k import (  # noqa: F401 (kernels.py finds every kernel here)
     _nb_dot_top_k,
     _nb_factor_top_k,
-    _nb_ideal_values_pruned,
     _nb_largest_values,
     _nb_merge_fresh,
     _nb_refine_pooled_top_k,

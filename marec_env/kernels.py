@@ -237,14 +237,20 @@ def dot_top_k(
     )
 
 
-def utility_tables(latent: np.ndarray, quality: np.ndarray) -> tuple[np.ndarray, ...]:
+def utility_tables(latent: np.ndarray, quality: np.ndarray) -> tuple:
     """What :func:`ideal_values` reads of a catalog, built once: the (T, n_items) float64 and
     float32 ``latent.T`` (C-contiguous), float64 ``quality``, the largest absolute latent per
-    topic and the largest absolute quality (float64), which bound every utility."""
+    topic and the largest absolute quality (float64), which bound every utility; whether every
+    latent is nonnegative, and the largest sum over topics of an item's (absolute) latents."""
     latent_t = np.ascontiguousarray(np.asarray(latent).T, np.float64)
     quality = np.asarray(quality, np.float64)
     scale = np.abs(latent_t).max(axis=1, initial=0.0)
-    return latent_t, latent_t.astype(np.float32), quality, scale, np.abs(quality).max(initial=0.0)
+    latent64 = np.ascontiguousarray(latent, np.float64)
+    nonnegative = bool((latent_t >= 0).all())
+    lat_sum = float(np.abs(latent_t).sum(axis=0).max(initial=0.0)) * (1 + 2.0**-40)
+    quality_max = np.abs(quality).max(initial=0.0)
+    memo_parts = (latent64, nonnegative, lat_sum)
+    return latent_t, latent_t.astype(np.float32), quality, scale, quality_max, memo_parts
 
 
 def ideal_values(
@@ -254,8 +260,9 @@ def ideal_values(
     quality_weight: float,
     n_available: np.ndarray,
     s: int,
-    tables: tuple[np.ndarray, ...] | None = None,
+    tables: tuple | None = None,
     hints: np.ndarray | None = None,
+    memo: tuple[np.ndarray, ...] | None = None,
 ) -> np.ndarray:
     """The s largest utilities ``taste[r] · latent[j] + quality_weight · quality[j]`` over the
     first ``n_available[r]`` items, descending (float64 sums rounded to float32), without
@@ -264,15 +271,39 @@ def ideal_values(
     :func:`utility_tables` of ``latent`` and ``quality``, if the caller keeps them (saves
     building them every call). ``hints``: an (n, s) int64 array of items
     (−1: none) whose utilities start the search (the compiled path overwrites it with the
-    items behind the values it returns; the values never depend on it)."""
+    items behind the values it returns; the values never depend on it). ``memo``: row r's
+    last search, updated in place (:class:`marec_env.world.IdealMemo`'s arrays); wider than
+    s, it spares most searches (:mod:`marec_env.compiled_ideal`), else its items are the
+    hints. The values never depend on it either."""
     n_available = np.asarray(n_available, np.int64)
     if _enabled and latent.shape[0] >= s:
         tables = tables or utility_tables(latent, quality)
-        latent_t, latent_t32, quality, scale, quality_max = tables
-        kernel, taste = _nb()._nb_ideal_values_pruned, np.ascontiguousarray(taste, np.float32)
+        latent_t, latent_t32, quality, scale, quality_max, (latent64, nonnegative, lat_sum) = tables
+        taste = np.ascontiguousarray(taste, np.float32)
         weight = float(quality_weight)
         q_scale = abs(weight) * float(quality_max)
-        hints = hint_rows(hints, len(taste), s)
+        if memo is not None and memo[0].shape[1] > s:
+            kernel = _nb()._nb_ideal_values_memo
+            return _by_rows(
+                len(taste),
+                lambda a, b: kernel(
+                    taste[a:b],
+                    latent64,
+                    latent_t,
+                    latent_t32,
+                    quality,
+                    weight,
+                    n_available[a:b],
+                    s,
+                    tuple(part[a:b] for part in memo),
+                    lat_sum,
+                    nonnegative,
+                    scale,
+                    q_scale,
+                ),
+            )
+        kernel = _nb()._nb_ideal_values_pruned
+        hints = hint_rows(memo[0] if memo is not None else hints, len(taste), s)
         return _by_rows(
             len(taste),
             lambda a, b: kernel(

@@ -133,6 +133,6 @@ def _ideal_relevance(setup: Setup, world: World, current, n_avail) -> np.ndarray
     taste = pop.preference[worlds, current] - pop.fatigue[worlds, current]
     best = kernels.ideal_values(
         taste, cat.latent, cat.quality, cfg.quality_weight, n_avail, cfg.slots,
-        setup.utility_tables, world.ideal_items,
+        setup.utility_tables, memo=world.ideal.arrays(),
     )  # fmt: skip
     return sigmoid(cfg.utility_scale * best)

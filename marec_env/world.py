@@ -88,6 +88,48 @@ class LastPage:
         self.choice[worlds] = slots
 
 
+IDEAL_MEMO_ITEMS = 16
+"""Items each world keeps from its last search for NDCG's ideal, in catalogs of at least
+:data:`IDEAL_MEMO_MIN_ITEMS` items. Smaller catalogs keep the page's slots' worth, which only
+start the next search (there a search costs less than the memo's misses: measured
+crossover about 2,000 items, coop-slate-v0 at B=1,024)."""
+IDEAL_MEMO_MIN_ITEMS = 2048
+
+
+@dataclass
+class IdealMemo:
+    """Per world, what the last full search for NDCG's ideal found: its best items and the
+    taste it scored them with (see :mod:`marec_env.compiled_ideal`). While the user's taste
+    drifts little, the ideal follows from these items alone. Which items are kept never
+    changes a value."""
+
+    items: np.ndarray
+    """(W, M) int64 the M best items of the last search, best first. With M = S (small
+    catalogs) they only start the next search, which overwrites them."""
+    taste: np.ndarray
+    """(W, T) float32 the taste they were scored with."""
+    bar: np.ndarray
+    """(W,) float32 the M-th best utility then."""
+    bound: np.ndarray
+    """(W,) float64 the largest |utility| that taste allowed (scales the rounding slack)."""
+    searched: np.ndarray
+    """(W,) int64 items available at that search; −1: no usable search."""
+
+    @classmethod
+    def empty(cls, num_worlds: int, n_topics: int, width: int) -> IdealMemo:
+        return cls(
+            items=np.zeros((num_worlds, width), np.int64),
+            taste=np.zeros((num_worlds, n_topics), np.float32),
+            bar=np.zeros(num_worlds, np.float32),
+            bound=np.zeros(num_worlds, np.float64),
+            searched=np.full(num_worlds, -1, np.int64),
+        )
+
+    def arrays(self) -> tuple[np.ndarray, ...]:
+        """The arrays in the order :func:`marec_env.kernels.ideal_values` takes them."""
+        return self.items, self.taste, self.bar, self.bound, self.searched
+
+
 @dataclass
 class World:
     """Everything that changes within an episode, for W worlds (backbone models aside)."""
@@ -115,9 +157,8 @@ class World:
     """(W, n_items) bool the item was on a page of this session (public, markets v1)."""
     started: np.ndarray | None = None
     """(W,) bool the world has run before (long-run mode continues it on reset)."""
-    ideal_items: np.ndarray | None = None
-    """(W, S) int64 the items behind the last NDCG ideal (−1: none): where the next search
-    starts. A speed hint only; no value depends on it."""
+    ideal: IdealMemo | None = None
+    """Each world's last full search for NDCG's ideal (a speed device; no value depends on it)."""
 
     @classmethod
     def empty(
@@ -135,9 +176,13 @@ class World:
             session_topics=np.zeros((num_worlds, n_topics), np.float32),
             session_seen=np.zeros((num_worlds, n_items), bool),
             started=np.zeros(num_worlds, bool),
-            ideal_items=np.full((num_worlds, slots), -1, np.int64),
+            ideal=IdealMemo.empty(num_worlds, n_topics, _ideal_memo_width(n_items, slots)),
         )
 
     @property
     def num_worlds(self) -> int:
         return len(self.t)
+
+
+def _ideal_memo_width(n_items: int, slots: int) -> int:
+    return max(IDEAL_MEMO_ITEMS, slots) if n_items >= IDEAL_MEMO_MIN_ITEMS else slots

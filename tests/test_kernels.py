@@ -12,6 +12,7 @@ from marec_env.market import Market
 from marec_env.ranking import largest_values as numpy_largest_values
 from marec_env.recommenders.candidates import UNSCORABLE, CandidateCache
 from marec_env.threads import ThreadLimit
+from marec_env.world import IdealMemo
 from tests.conftest import MARKET_IDS, small
 
 needs_numba = pytest.mark.skipif(not kernels.HAVE_NUMBA, reason="numba is not installed")
@@ -293,6 +294,45 @@ def test_ideal_values_do_not_depend_on_the_hints(rng):
         chosen = utility[rows[:, None], hints[full]].astype(np.float32)
         np.testing.assert_array_equal(np.sort(chosen, axis=1)[:, ::-1], plain[full])
         assert (hints[~full] == -1).all()
+
+
+@needs_numba
+def test_ideal_memo_gives_the_values_of_a_full_pass_as_tastes_drift(rng):
+    """The memo's ideal (kept items of the last search, a bound on how far a utility can
+    rise since) equals the numpy twin every step: small drifts, users replaced by new tastes,
+    releases, episodes that restart with fewer items, and a catalog with negative latents.
+    Most steps must be answered from the memo, so the bound is what is being tested."""
+    for signed in (False, True):
+        latent = rng.dirichlet(np.full(8, 0.3), size=1500).astype(np.float32)
+        if signed:
+            latent -= np.float32(0.25)
+        quality = rng.standard_normal(1500).astype(np.float32)
+        tables = kernels.utility_tables(latent, quality)
+        memo = IdealMemo.empty(48, 8, 16)
+        taste = rng.standard_normal((48, 8)).astype(np.float32)
+        n_available = np.full(48, 1000)
+        answered = 0
+        for step in range(150):
+            drift = rng.normal(0.0, 0.03, taste.shape)
+            if signed:  # tastes only fall: a utility still rises through negative latents
+                drift = -np.abs(drift)
+            taste = (taste + drift).astype(np.float32)
+            if step % 25 == 24:  # some users replaced by brand-new ones
+                taste[:6] = rng.standard_normal((6, 8)).astype(np.float32)
+            n_available = np.minimum(n_available + rng.integers(0, 3, 48), 1500)
+            if step == 90:  # a new episode: the catalog starts small again
+                n_available[:10] = 600
+            searched, bar = memo.searched.copy(), memo.bar.copy()
+            args = (taste, latent, quality, 0.5, n_available, 4)
+            fast = kernels.ideal_values(*args, tables, memo=memo.arrays())
+            previous = kernels.use_numba(False)
+            try:
+                plain = kernels.ideal_values(*args)
+            finally:
+                kernels.use_numba(previous)
+            np.testing.assert_array_equal(fast, plain, err_msg=f"step {step}, signed {signed}")
+            answered += ((memo.searched == searched) & (memo.bar == bar) & (searched >= 0)).sum()
+        assert answered > 0.5 * 150 * 48
 
 
 @needs_numba
