@@ -12,6 +12,7 @@ from marec_env import kernels
 from marec_env.market import Market
 from marec_env.recommenders.candidates import UNSCORABLE
 from marec_env.recommenders.cf import INIT_SCALE, CollaborativeBackbone
+from marec_env.recommenders.packed import TrainedSince
 from tests.conftest import MARKET_IDS, backbone_arrays, small
 
 WORLDS, STEPS = 6, 130
@@ -138,3 +139,31 @@ def test_cf_packed_visible_items_track_deployments_and_give_the_full_top_k():
         np.testing.assert_array_equal(fused[1], full[1])
         checked += (cf.packed.count > k).sum()
     assert checked > 0 and cf.packed.count.max() > 2 * k  # long lists and short ones
+
+
+def test_trained_lists_hold_each_trained_item_once_until_taken(rng):
+    """CF's per-world lists of items trained since a deployment: duplicates and unsorted
+    events are listed once, the one-world path appends the same, and taking some worlds
+    empties only theirs (what a deployment copies is exactly the set it must)."""
+    lists = TrainedSince(num_worlds=4, n_items=50)
+    expected: list[set[int]] = [set() for _ in range(4)]
+    for _ in range(30):
+        worlds, items = rng.integers(4, size=12), rng.integers(50, size=12)
+        new = np.array([item not in expected[w] for w, item in zip(worlds, items)], bool)
+        lists.add(worlds[new], items[new])
+        for w, item in zip(worlds[new], items[new]):
+            expected[w].add(int(item))
+        first = rng.integers(50, size=3)
+        first = first[[item not in expected[0] for item in first]]
+        lists.add_to_first_world(first)
+        expected[0].update(int(item) for item in first)
+        if rng.random() < 0.3:
+            taken = np.flatnonzero(rng.random(4) < 0.5)
+            w, items = lists.take(taken)
+            for world in taken:
+                got = sorted(items[w == world].tolist())
+                assert got == sorted(expected[world])
+                expected[world] = set()
+        for world in range(4):
+            held = lists.ids[world, : lists.count[world]]
+            assert sorted(held.tolist()) == sorted(expected[world])
