@@ -26,28 +26,29 @@ _MEMO_MAX_NEW = 64
 
 
 @numba.njit(cache=True, nogil=True)
-def _utility(taste, r, latent_t, quality, quality_weight, j):
-    # One item's utility as the float64 pass sums it (topics in order), rounded to float32.
+def _utility(taste, r, latent, quality, quality_weight, j):
+    # One item's utility as the float64 pass sums it (topics in order), rounded to float32;
+    # ``latent`` is item-major, so one item's latents are side by side.
     acc = 0.0
     for d in range(taste.shape[1]):
-        acc += np.float64(taste[r, d]) * latent_t[d, j]
+        acc += np.float64(taste[r, d]) * latent[j, d]
     return np.float32(acc + quality_weight * quality[j])
 
 
 @numba.njit(cache=True, nogil=True)
-def _hint_floor(taste, r, latent_t, quality, quality_weight, hints, stop):
+def _hint_floor(taste, r, latent, quality, quality_weight, hints, stop):
     # The smallest utility of row r's hint items (a lower bound on its s-th best), or -inf.
     if not _usable_hints(hints, r, stop):
         return np.float32(-np.inf)
     floor = np.float32(np.inf)
     for a in range(hints.shape[1]):
-        floor = min(floor, _utility(taste, r, latent_t, quality, quality_weight, hints[r, a]))
+        floor = min(floor, _utility(taste, r, latent, quality, quality_weight, hints[r, a]))
     return floor
 
 
 @numba.njit(cache=True, nogil=True)
 def _nb_ideal_values_pruned(
-    taste, latent_t, latent_t32, quality, quality_weight, n_available, s, hints, scale, q_scale
+    taste, latent, latent_t32, quality, quality_weight, n_available, s, hints, scale, q_scale
 ):  # fmt: skip
     # The s best utilities in two passes: a float32 pass bounds every item's utility, and
     # only items that can reach the s best are summed in float64 over topics in order (the
@@ -57,7 +58,7 @@ def _nb_ideal_values_pruned(
     # ``scale`` (t,): the largest |latent| per topic; ``q_scale``: the largest
     # |quality_weight * quality|. Together they bound every utility.
     n, t = taste.shape
-    m = latent_t.shape[1]
+    m = latent_t32.shape[1]
     out = np.empty((n, s), np.float32)
     rough = np.empty(m, np.float32)
     keep = np.empty(m + 1, np.int64)
@@ -69,7 +70,7 @@ def _nb_ideal_values_pruned(
             for j in range(s):
                 v = np.float32(-np.inf)
                 if j < stop:
-                    v = _utility(taste, r, latent_t, quality, quality_weight, j)
+                    v = _utility(taste, r, latent, quality, quality_weight, j)
                 filled = _insert_value(out, r, filled, s, v)
                 hints[r, j] = -1
             continue
@@ -85,7 +86,7 @@ def _nb_ideal_values_pruned(
         margin = 4.0 * (t + 4) * 2.0**-24 * bound + 1e-30
         # Every item whose exact utility can reach the s best lies within two margins of
         # the s-th best rough value, and within two margins of any lower bound on it.
-        floor = _hint_floor(taste, r, latent_t, quality, quality_weight, hints, stop)
+        floor = _hint_floor(taste, r, latent, quality, quality_weight, hints, stop)
         loose = floor == -np.inf
         if not loose:
             count = _at_least(rough, stop, np.float64(floor) - 2.0 * margin, keep)
@@ -96,22 +97,13 @@ def _nb_ideal_values_pruned(
         filled = 0
         for e in range(count):
             j = keep[e]
-            v = _utility(taste, r, latent_t, quality, quality_weight, j)
+            v = _utility(taste, r, latent, quality, quality_weight, j)
             if filled < s:
                 _insert(hints, out, r, filled, s, j, v)
                 filled += 1
             elif v > out[r, s - 1]:
                 _insert(hints, out, r, filled, s, j, v)
     return out
-
-
-@numba.njit(cache=True, nogil=True)
-def _utility_of(taste, r, latent, quality, quality_weight, j):
-    # _utility from the item-major table (one item's latents side by side): the same sum.
-    acc = 0.0
-    for d in range(taste.shape[1]):
-        acc += np.float64(taste[r, d]) * latent[j, d]
-    return np.float32(acc + quality_weight * quality[j])
 
 
 @numba.njit(cache=True, nogil=True)
@@ -137,23 +129,23 @@ def _memo_hit(taste, r, latent, quality, quality_weight, stop, s, memo, out, lat
         rise = max(rise, change if nonnegative else abs(change))
     filled = 0
     for a in range(items.shape[1]):
-        v = _utility_of(taste, r, latent, quality, quality_weight, items[r, a])
+        v = _utility(taste, r, latent, quality, quality_weight, items[r, a])
         filled = _insert_value(out, r, filled, s, v)
     for j in range(searched[r], stop):
-        v = _utility_of(taste, r, latent, quality, quality_weight, j)
+        v = _utility(taste, r, latent, quality, quality_weight, j)
         filled = _insert_value(out, r, filled, s, v)
     slack = _MEMO_MARGIN * (_utility_bound(taste, r, scale, q_scale) + bound_then[r])
     return np.float64(out[r, s - 1]) > np.float64(bar[r]) + rise * lat_sum + slack
 
 
 @numba.njit(cache=True, nogil=True)
-def _nb_ideal_values_memo(taste, latent, latent_t, latent_t32, quality, quality_weight,
+def _nb_ideal_values_memo(taste, latent, latent_t32, quality, quality_weight,
                           n_available, s, memo, lat_sum, nonnegative, scale, q_scale):  # fmt: skip
     # _nb_ideal_values_pruned's values, from the memo where it proves them; the other rows
     # search their M best (M = the memo's width, at least s) and become the memo.
     items, kept_taste, bar, bound_then, searched = memo
     n, width = taste.shape[0], items.shape[1]
-    m = latent_t.shape[1]
+    m = latent_t32.shape[1]
     out = np.empty((n, s), np.float32)
     again = np.empty(n, np.int64)
     count = 0
@@ -165,7 +157,7 @@ def _nb_ideal_values_memo(taste, latent, latent_t, latent_t32, quality, quality_
             count += 1
     rows = again[:count]
     hints = items[rows]  # the last search's items start the new one
-    best = _nb_ideal_values_pruned(taste[rows], latent_t, latent_t32, quality, quality_weight,
+    best = _nb_ideal_values_pruned(taste[rows], latent, latent_t32, quality, quality_weight,
                                    n_available[rows], width, hints, scale, q_scale)  # fmt: skip
     for e in range(count):
         r = rows[e]

@@ -238,19 +238,19 @@ def dot_top_k(
 
 
 def utility_tables(latent: np.ndarray, quality: np.ndarray) -> tuple:
-    """What :func:`ideal_values` reads of a catalog, built once: the (T, n_items) float64 and
-    float32 ``latent.T`` (C-contiguous), float64 ``quality``, the largest absolute latent per
-    topic and the largest absolute quality (float64), which bound every utility; whether every
-    latent is nonnegative, and the largest sum over topics of an item's (absolute) latents."""
-    latent_t = np.ascontiguousarray(np.asarray(latent).T, np.float64)
-    quality = np.asarray(quality, np.float64)
-    scale = np.abs(latent_t).max(axis=1, initial=0.0)
+    """What :func:`ideal_values` reads of a catalog, built once: the (n_items, T) float64
+    ``latent`` and the (T, n_items) float32 ``latent.T`` (both C-contiguous), float64
+    ``quality``, the largest absolute latent per topic and the largest absolute quality
+    (float64), which bound every utility; whether every latent is nonnegative, and the largest
+    sum over topics of an item's (absolute) latents."""
     latent64 = np.ascontiguousarray(latent, np.float64)
-    nonnegative = bool((latent_t >= 0).all())
-    lat_sum = float(np.abs(latent_t).sum(axis=0).max(initial=0.0)) * (1 + 2.0**-40)
+    quality = np.asarray(quality, np.float64)
+    scale = np.abs(latent64).max(axis=0, initial=0.0)
+    nonnegative = bool((latent64 >= 0).all())
+    lat_sum = float(np.abs(latent64).sum(axis=1).max(initial=0.0)) * (1 + 2.0**-40)
+    latent_t32 = np.ascontiguousarray(latent64.T, np.float32)
     quality_max = np.abs(quality).max(initial=0.0)
-    memo_parts = (latent64, nonnegative, lat_sum)
-    return latent_t, latent_t.astype(np.float32), quality, scale, quality_max, memo_parts
+    return latent64, latent_t32, quality, scale, quality_max, nonnegative, lat_sum
 
 
 def ideal_values(
@@ -278,45 +278,26 @@ def ideal_values(
     n_available = np.asarray(n_available, np.int64)
     if _enabled and latent.shape[0] >= s:
         tables = tables or utility_tables(latent, quality)
-        latent_t, latent_t32, quality, scale, quality_max, (latent64, nonnegative, lat_sum) = tables
+        latent64, latent_t32, quality, scale, quality_max, nonnegative, lat_sum = tables
         taste = np.ascontiguousarray(taste, np.float32)
         weight = float(quality_weight)
         q_scale = abs(weight) * float(quality_max)
+        table = (latent64, latent_t32, quality, weight)
         if memo is not None and memo[0].shape[1] > s:
-            kernel = _nb()._nb_ideal_values_memo
-            return _by_rows(
-                len(taste),
-                lambda a, b: kernel(
-                    taste[a:b],
-                    latent64,
-                    latent_t,
-                    latent_t32,
-                    quality,
-                    weight,
-                    n_available[a:b],
-                    s,
-                    tuple(part[a:b] for part in memo),
-                    lat_sum,
-                    nonnegative,
-                    scale,
-                    q_scale,
-                ),
-            )
+            memo_kernel = _nb()._nb_ideal_values_memo
+            bounds = (lat_sum, nonnegative, scale, q_scale)
+
+            def rows(a: int, b: int) -> np.ndarray:
+                kept = tuple(part[a:b] for part in memo)
+                return memo_kernel(taste[a:b], *table, n_available[a:b], s, kept, *bounds)
+
+            return _by_rows(len(taste), rows)
         kernel = _nb()._nb_ideal_values_pruned
         hints = hint_rows(memo[0] if memo is not None else hints, len(taste), s)
         return _by_rows(
             len(taste),
             lambda a, b: kernel(
-                taste[a:b],
-                latent_t,
-                latent_t32,
-                quality,
-                weight,
-                n_available[a:b],
-                s,
-                hints[a:b],
-                scale,
-                q_scale,
+                taste[a:b], *table, n_available[a:b], s, hints[a:b], scale, q_scale
             ),
         )
     stop = int(n_available.max())
