@@ -166,17 +166,12 @@ class TextBackbone(Backbone):
             raise IndexError(
                 f"items must lie in [0, {n_items}), got values in [{it.min()}, {it.max()}]"
             )
-        vectors = self.item_embeddings[it]
         self._materialise(w, u)
-        flat = w * self.num_users + u
-        if len(flat) == 1 or np.unique(flat).size == flat.size:
-            # One click per user: plain fancy-index add (much faster than ufunc.at).
-            self.sums[w, u] += vectors
-            self.counts[w, u] += 1
-        else:
-            # Several clicks of one user in one call: accumulate in event order.
-            np.add.at(self.sums, (w, u), vectors)
-            np.add.at(self.counts, (w, u), 1)
+        # In event order (several clicks of one user accumulate one after another), without
+        # gathering the embeddings first.
+        flat_sums = self.sums.reshape(-1, self.sums.shape[2], copy=False)  # a view, or raise
+        kernels.add_table_rows(flat_sums, w * self.num_users + u, self.item_embeddings, it)
+        kernels.add_at(self.counts, (w, u), 1)
         if self.raw_rows.enabled:
             self.raw_rows.add(w, u, self.gram(it), it)
         return changed
