@@ -99,6 +99,9 @@ def _nb_observe(
     others_scale = max(n - 1, 1)
     user_at, agent_at = 7 * k + k * n, 7 * k + k * n + 4
     rank_of = np.full((n, release_time.shape[0]), -1, np.int64)
+    log_clicks = np.empty(101, np.float64)  # the click column for 0..100 clicks (then 1)
+    for c in range(101):
+        log_clicks[c] = min(np.log1p(np.float32(c)) / log101, 1.0)
     shown_clicks = np.empty((n, k), np.float32)
     impressions = np.empty((n, k), np.float32)
     for w in range(w_count):
@@ -117,7 +120,8 @@ def _nb_observe(
                 o[c] = np.tanh(scores[w, i, c]) if valid[w, i, c] else np.float32(-1.0)
                 age = np.float32(t[w] - release_time[item]) / age_scale
                 o[k + c] = min(age, 1.0)
-                o[2 * k + c] = min(np.log1p(shown_clicks[i, c]) / log101, 1.0)
+                clicked = shown_clicks[i, c]
+                o[2 * k + c] = log_clicks[int(clicked)] if clicked <= 100 else 1.0
                 o[3 * k + c] = 1.0 if valid[w, i, c] else 0.0
                 o[4 * k + c] = (shown_clicks[i, c] + 1.0) / (impressions[i, c] + 2.0)
                 o[6 * k + c] = 1.0 if main_topic[item] == last_topic[w] else 0.0
