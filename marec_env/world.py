@@ -118,7 +118,7 @@ class IdealMemo:
     @classmethod
     def empty(cls, num_worlds: int, n_topics: int, width: int) -> IdealMemo:
         return cls(
-            items=np.zeros((num_worlds, width), np.int64),
+            items=np.full((num_worlds, width), -1, np.int64),
             taste=np.zeros((num_worlds, n_topics), np.float32),
             bar=np.zeros(num_worlds, np.float32),
             bound=np.zeros(num_worlds, np.float64),

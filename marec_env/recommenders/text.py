@@ -169,7 +169,9 @@ class TextBackbone(Backbone):
         self._materialise(w, u)
         # In event order (several clicks of one user accumulate one after another), without
         # gathering the embeddings first.
-        flat_sums = self.sums.reshape(-1, self.sums.shape[2], copy=False)  # a view, or raise
+        if not self.sums.flags.c_contiguous:  # then the reshape below would be a copy
+            self.sums = np.ascontiguousarray(self.sums)
+        flat_sums = self.sums.reshape(-1, self.sums.shape[2])
         kernels.add_table_rows(flat_sums, w * self.num_users + u, self.item_embeddings, it)
         kernels.add_at(self.counts, (w, u), 1)
         if self.raw_rows.enabled:
