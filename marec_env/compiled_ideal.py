@@ -36,6 +36,15 @@ def _utility(taste, r, latent, quality, quality_weight, j):
 
 
 @numba.njit(cache=True, nogil=True)
+def _utility_bound(taste, r, scale, q_scale):
+    # The largest |utility| row r's taste allows (|latent| per topic at most ``scale``).
+    bound = q_scale
+    for d in range(taste.shape[1]):
+        bound += abs(np.float64(taste[r, d])) * scale[d]
+    return bound
+
+
+@numba.njit(cache=True, nogil=True)
 def _hint_floor(taste, r, latent, quality, quality_weight, hints, stop):
     # The smallest utility of row r's hint items (a lower bound on its s-th best), or -inf.
     if not _usable_hints(hints, r, stop):
@@ -74,12 +83,11 @@ def _nb_ideal_values_pruned(
                 filled = _insert_value(out, r, filled, s, v)
                 hints[r, j] = -1
             continue
-        bound = q_scale
+        bound = _utility_bound(taste, r, scale, q_scale)
         for j in range(stop):
             rough[j] = np.float32(quality_weight * quality[j])
         for d in range(t):
             weight = taste[r, d]
-            bound += abs(np.float64(weight)) * scale[d]
             for j in range(stop):
                 rough[j] += weight * latent_t32[d, j]
         # |rough - exact| <= (t + 2) ulp-sized errors of terms bounded by ``bound``.
@@ -104,15 +112,6 @@ def _nb_ideal_values_pruned(
             elif v > out[r, s - 1]:
                 _insert(hints, out, r, filled, s, j, v)
     return out
-
-
-@numba.njit(cache=True, nogil=True)
-def _utility_bound(taste, r, scale, q_scale):
-    # The largest |utility| row r's taste allows (|latent| per topic at most ``scale``).
-    bound = q_scale
-    for d in range(taste.shape[1]):
-        bound += abs(np.float64(taste[r, d])) * scale[d]
-    return bound
 
 
 @numba.njit(cache=True, nogil=True)

@@ -36,11 +36,9 @@ class CollaborativeBackbone(Backbone):
         self.deployed = np.zeros((num_worlds, catalog.n_items, f), np.float32)
         self.clicks = np.zeros((num_worlds, catalog.n_items), np.int64)
         self.visible = np.zeros((num_worlds, catalog.n_items), bool)
-        self.undeployed = np.zeros((num_worlds, catalog.n_items), bool)
+        self.trained = TrainedSince(num_worlds, catalog.n_items)
         """Item rows trained since the world last deployed: a deployment copies only these
         (the other rows of ``deployed`` already equal ``item_factors``)."""
-        self.trained = TrainedSince(num_worlds, catalog.n_items)
-        """The same rows as per-world lists, so a deployment need not scan ``undeployed``."""
         self.packed = PackedVisible(num_worlds, catalog.n_items, f)
         """The visible items' deployed factors, packed per world (what top_k reads)."""
         self.rng = np.random.Generator(np.random.PCG64(0))
@@ -56,7 +54,6 @@ class CollaborativeBackbone(Backbone):
             np.copyto(self.deployed, self.item_factors)
             self.clicks.fill(0)
             self.visible.fill(False)
-            self.undeployed.fill(False)
             self.trained.clear(worlds)
             self.packed.clear(worlds)
             return
@@ -66,7 +63,6 @@ class CollaborativeBackbone(Backbone):
             np.copyto(self.deployed, self.item_factors)
             self.clicks.fill(0)
             self.visible.fill(False)
-            self.undeployed.fill(False)
             self.trained.clear(worlds)
             self.packed.clear(worlds)
             return
@@ -74,9 +70,13 @@ class CollaborativeBackbone(Backbone):
         self.deployed[worlds] = self.item_factors[worlds]
         self.clicks[worlds] = 0
         self.visible[worlds] = False
-        self.undeployed[worlds] = False
         self.trained.clear(worlds)
         self.packed.clear(worlds)
+
+    @property
+    def undeployed(self) -> np.ndarray:
+        """(W, n_items) bool the item's row was trained since the world last deployed."""
+        return self.trained.listed
 
     def new_users(self, worlds, users, stated_interests, profile_text_ids) -> None:
         shape = (len(worlds), self.config.cf_factors)
@@ -122,9 +122,7 @@ class CollaborativeBackbone(Backbone):
         kernels.add_at(self.user_factors, (w, u), lr * (error[:, None] * q - REGULARISATION * p))
         kernels.add_at(self.item_factors, (w, i), lr * (error[:, None] * p - REGULARISATION * q))
         kernels.add_at(self.clicks, (w, i), y.astype(np.int64))
-        fresh = ~self.undeployed[w, i]
-        self.undeployed[w, i] = True
-        self.trained.add(w[fresh], i[fresh])
+        self.trained.add(w, i)
         return use
 
     def _learn_one_world(self, users: np.ndarray, items: np.ndarray, y: np.ndarray) -> None:
@@ -137,17 +135,14 @@ class CollaborativeBackbone(Backbone):
         np.add.at(user_factors, users, lr * (error[:, None] * q - REGULARISATION * p))
         np.add.at(item_factors, items, lr * (error[:, None] * p - REGULARISATION * q))
         np.add.at(self.clicks[0], items, y.astype(np.int64))
-        fresh = items[~self.undeployed[0, items]]
-        self.undeployed[0, items] = True
-        self.trained.add_to_first_world(fresh)
+        self.trained.add_to_first_world(items)
 
     def tick(self, t: np.ndarray) -> np.ndarray:
         due = (t % self.config.refresh_interval == 0) & (t > 0)
         if due.any():
             worlds = np.flatnonzero(due)
-            w, i = self.trained.take(worlds)  # exactly the True cells of undeployed[worlds]
+            w, i = self.trained.take(worlds)
             self.deployed[w, i] = self.item_factors[w, i]
-            self.undeployed[w, i] = False
             # Clicks only grow and only trained items gain them, so visible = clicks > 0
             # needs only the trained items that are not visible yet.
             new = (self.clicks[w, i] > 0) & ~self.visible[w, i]

@@ -57,23 +57,29 @@ class PackedVisible:
 
 
 class TrainedSince:
-    """Per world, the items trained since its last deployment, each listed once: a deployment
-    copies and inspects only these instead of scanning the whole catalog of every world."""
+    """Per world, the items trained since its last deployment: a flag per (world, item), and
+    the same items as a list per world, each once, so a deployment copies and inspects only
+    these instead of scanning the whole catalog of every world."""
 
     def __init__(self, num_worlds: int, n_items: int) -> None:
         self.n_items = n_items
+        self.listed = np.zeros((num_worlds, n_items), bool)
+        """(W, n_items) the item was trained since the world last deployed."""
         self.count = np.zeros(num_worlds, np.int64)
         self.ids = np.zeros((num_worlds, 0), np.int64)
-        """(W, capacity) item ids in the order first trained; only ``count[w]`` are used."""
+        """(W, capacity) the listed item ids in the order first trained; ``count[w]`` used."""
 
     def clear(self, worlds: np.ndarray) -> None:
+        self.listed[worlds] = False
         self.count[worlds] = 0
 
     def add(self, worlds: np.ndarray, items: np.ndarray) -> None:
-        """List these (world, item) pairs, none of them listed yet (duplicates allowed)."""
-        if len(worlds) == 0:
+        """These (world, item) pairs were trained (repeats and listed ones allowed)."""
+        fresh = ~self.listed[worlds, items]
+        self.listed[worlds, items] = True
+        if not fresh.any():
             return
-        pairs = np.unique(worlds * self.n_items + items)  # sorted by world
+        pairs = np.unique(worlds[fresh] * self.n_items + items[fresh])  # sorted by world
         worlds, items = pairs // self.n_items, pairs % self.n_items
         rank = np.arange(len(worlds)) - np.searchsorted(worlds, worlds)
         position = self.count[worlds] + rank
@@ -83,6 +89,8 @@ class TrainedSince:
 
     def add_to_first_world(self, items: np.ndarray) -> None:
         """:meth:`add` for world 0 alone (the one-world path), on a slice."""
+        items = items[~self.listed[0, items]]
+        self.listed[0, items] = True
         items = np.unique(items) if len(set(items.tolist())) < len(items) else items
         start = int(self.count[0])
         self._reserve(start + len(items))
@@ -95,6 +103,7 @@ class TrainedSince:
         local, column = np.nonzero(held)
         w = worlds[local]
         items = self.ids[w, column]
+        self.listed[w, items] = False
         self.count[worlds] = 0
         return w, items
 
