@@ -383,6 +383,30 @@ def _check_fused_top_k(env_id: str, rng) -> None:
 
 
 @needs_numba
+@pytest.mark.parametrize("factors", [1, 3, 4, 6, 8, 11])
+def test_dot_top_k_sums_each_item_in_factor_order(factors, rng):
+    """The fused linear top-K (content) adds an item's terms in factor order, some of them
+    four at a time in registers: its scores and picks are those of the same float64 sum
+    done one factor at a time in numpy, rounded to float32, with ties to the lower id."""
+    n, m, k = 40, 300, 8
+    table = (rng.integers(0, 5, size=(factors, m)) / 4).astype(np.float32)  # many ties
+    table[:, rng.random(m) < 0.3] = rng.random((factors, 1)).astype(np.float32)
+    weights = rng.standard_normal((n, factors)).astype(np.float32)
+    n_available = rng.integers(k, m + 1, size=n)
+    acc = np.zeros((n, m))
+    for d in range(factors):
+        acc += weights[:, d, None].astype(np.float64) * table[d].astype(np.float64)
+    previous = kernels.use_numba(False)
+    try:
+        expected = kernels.top_k_released(acc.astype(np.float32), n_available, k, UNSCORABLE)
+    finally:
+        kernels.use_numba(previous)
+    fused = kernels.dot_top_k(table, weights, n_available, k, UNSCORABLE)
+    np.testing.assert_array_equal(fused[0], expected[0])
+    np.testing.assert_array_equal(fused[1], expected[1])
+
+
+@needs_numba
 def test_fused_top_k_does_not_depend_on_the_hints(rng):
     """A backbone's fused top-K may start from hint items (the cache passes each row's stale
     list). Good, random, repeated, unreleased and missing hints all give the full pass."""
