@@ -51,25 +51,20 @@ class CollaborativeBackbone(Backbone):
             # Every world (episodes end together): the same draws straight into the table.
             rng.standard_normal(dtype=np.float32, out=self.item_factors)
             np.multiply(self.item_factors, np.float32(INIT_SCALE), out=self.item_factors)
-            np.copyto(self.deployed, self.item_factors)
-            self.clicks.fill(0)
-            self.visible.fill(False)
-            self.trained.clear(worlds)
-            self.packed.clear(worlds)
-            return
-        draws = rows_for(rng, worlds).standard_normal(shape, np.float32)
-        if every:  # whole-array writes, no gathers
+        elif every:  # whole-array writes, no gathers
+            draws = rows_for(rng, worlds).standard_normal(shape, np.float32)
             np.multiply(draws, np.float32(INIT_SCALE), out=self.item_factors)
+        else:
+            draws = rows_for(rng, worlds).standard_normal(shape, np.float32)
+            self.item_factors[worlds] = INIT_SCALE * draws
+        if every:
             np.copyto(self.deployed, self.item_factors)
             self.clicks.fill(0)
             self.visible.fill(False)
-            self.trained.clear(worlds)
-            self.packed.clear(worlds)
-            return
-        self.item_factors[worlds] = INIT_SCALE * draws
-        self.deployed[worlds] = self.item_factors[worlds]
-        self.clicks[worlds] = 0
-        self.visible[worlds] = False
+        else:
+            self.deployed[worlds] = self.item_factors[worlds]
+            self.clicks[worlds] = 0
+            self.visible[worlds] = False
         self.trained.clear(worlds)
         self.packed.clear(worlds)
 

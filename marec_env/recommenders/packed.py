@@ -67,7 +67,8 @@ class TrainedSince:
         """(W, n_items) the item was trained since the world last deployed."""
         self.count = np.zeros(num_worlds, np.int64)
         self.ids = np.zeros((num_worlds, 0), np.int64)
-        """(W, capacity) the listed item ids in the order first trained; ``count[w]`` used."""
+        """(W, capacity) the listed item ids, each once, in no set order (a deployment sorts
+        them); ``count[w]`` of each row are used."""
 
     def clear(self, worlds: np.ndarray) -> None:
         self.listed[worlds] = False
